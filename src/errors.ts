@@ -86,6 +86,34 @@ export class ProtocolError extends Error {
   }
 }
 
+/** A bad command line: unknown option, missing or bad value (exit 100 with the usage line). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'ERR_USAGE';
+  readonly temporary = false;
+  /**
+   * @param message what is wrong, e.g. `bad value for -c: x`
+   * @param illegalOption the unknown option letter or name, for the `illegal option -- k` line
+   */
+  constructor(message: string, readonly illegalOption?: string, options?: UcspiErrorOptions) {
+    super(message, options);
+  }
+}
+
+/**
+ * Start-up configuration that cannot be used (certificate, key, CA list, DH file, ciphers).
+ * `message` is the user-facing text after `sslserver: error: (111) `, e.g.
+ * `unable to load certificate: /etc/cert.pem`.
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'ERR_CONFIG';
+  readonly temporary = true;
+  constructor(message: string, options?: UcspiErrorOptions) {
+    super(message, options);
+  }
+}
+
 /** Returns the string `code` of an error-like value, if it has one. */
 export function errCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
