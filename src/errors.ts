@@ -109,8 +109,11 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly code = 'ERR_CONFIG';
   readonly temporary = true;
-  constructor(message: string, options?: UcspiErrorOptions) {
+  /** The reference prints TLS set-up failures as `error:` and address/port failures as `fatal:`. */
+  readonly kind: 'fatal' | 'error';
+  constructor(message: string, options?: UcspiErrorOptions & { kind?: 'fatal' | 'error' }) {
     super(message, options);
+    this.kind = options?.kind ?? 'error';
   }
 }
 
