@@ -1,0 +1,19 @@
+# node-gyp build of the one native addon (see native/ and src/sys/native.ts, its only loader).
+{
+  "targets": [
+    {
+      "target_name": "sslserver_native",
+      "sources": [
+        "native/addon.c",
+        "native/spawn.c",
+        "native/reap.c",
+        "native/socket.c"
+      ],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,214 @@
+/* sslserver_native: module init, Node-shaped errno errors, and the small fd calls Node lacks. */
+#include "sslserver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  /* Node's uv errors read "ENOENT: no such file or directory, open '/x'"; errnoText() in
+   * src/errors.ts parses that shape, so keep it. */
+  const char *name = strerrorname_np(err);
+  char namebuf[16];
+  if (name == NULL) {
+    snprintf(namebuf, sizeof namebuf, "E%d", err);
+    name = namebuf;
+  }
+  /* libuv's wording is lowercase ("no such file or directory"); glibc capitalises it. */
+  char text[128];
+  snprintf(text, sizeof text, "%s", strerror(err));
+  if (text[0] >= 'A' && text[0] <= 'Z' && !(text[1] >= 'A' && text[1] <= 'Z')) text[0] += 'a' - 'A';
+  char msg[512];
+  if (path != NULL) snprintf(msg, sizeof msg, "%s: %s, %s '%s'", name, text, syscall, path);
+  else snprintf(msg, sizeof msg, "%s: %s, %s", name, text, syscall);
+  napi_value jmsg, jcode, jerr, jsys, jerrno;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok) return;
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &jcode) != napi_ok) return;
+  if (napi_create_error(env, jcode, jmsg, &jerr) != napi_ok) return;
+  /* Node reports errno negated (libuv style). */
+  napi_create_int32(env, -err, &jerrno);
+  napi_set_named_property(env, jerr, "errno", jerrno);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &jsys);
+  napi_set_named_property(env, jerr, "syscall", jsys);
+  if (path != NULL) {
+    napi_value jpath;
+    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &jpath);
+    napi_set_named_property(env, jerr, "path", jpath);
+  }
+  napi_throw(env, jerr);
+}
+
+void throw_arg(napi_env env, const char *code, const char *message) {
+  napi_throw_type_error(env, code, message);
+}
+
+int is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  return t == napi_null || t == napi_undefined;
+}
+
+int get_int32(napi_env env, napi_value v, const char *what, int32_t *out) {
+  napi_valuetype t;
+  double d;
+  char msg[128];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    snprintf(msg, sizeof msg, "%s must be a number", what);
+    throw_arg(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  napi_get_value_double(env, v, &d);
+  if (d != (double)(int32_t)d) {
+    snprintf(msg, sizeof msg, "%s must be a 32-bit integer", what);
+    throw_arg(env, "ERR_INVALID_ARG_VALUE", msg);
+    return 0;
+  }
+  *out = (int32_t)d;
+  return 1;
+}
+
+int get_bool(napi_env env, napi_value v, const char *what, int *out) {
+  napi_valuetype t;
+  bool b;
+  char msg[128];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_boolean) {
+    snprintf(msg, sizeof msg, "%s must be a boolean", what);
+    throw_arg(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  napi_get_value_bool(env, v, &b);
+  *out = b;
+  return 1;
+}
+
+char *get_string(napi_env env, napi_value v, const char *what) {
+  napi_valuetype t;
+  size_t len;
+  char msg[128];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) {
+    snprintf(msg, sizeof msg, "%s must be a string", what);
+    throw_arg(env, "ERR_INVALID_ARG_TYPE", msg);
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, v, NULL, 0, &len);
+  char *s = malloc(len + 1);
+  if (s == NULL) {
+    throw_errno(env, ENOMEM, "malloc", NULL);
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  if (strlen(s) != len) {
+    /* A NUL inside would silently cut a path or argument short. */
+    free(s);
+    snprintf(msg, sizeof msg, "%s must not contain NUL bytes", what);
+    throw_arg(env, "ERR_INVALID_ARG_VALUE", msg);
+    return NULL;
+  }
+  return s;
+}
+
+static napi_value fd_pair(napi_env env, const int fds[2]) {
+  napi_value arr, a, b;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_int32(env, fds[0], &a);
+  napi_create_int32(env, fds[1], &b);
+  napi_set_element(env, arr, 0, a);
+  napi_set_element(env, arr, 1, b);
+  return arr;
+}
+
+/* pipe() -> [r, w], both close-on-exec: only the spawn fd map hands them to a child. */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    throw_errno(env, errno, "pipe", NULL);
+    return NULL;
+  }
+  return fd_pair(env, fds);
+}
+
+/* socketpair() -> [a, b]: AF_UNIX stream, close-on-exec (the UCSPI-TLS control socket). */
+static napi_value js_socketpair(napi_env env, napi_callback_info info) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw_errno(env, errno, "socketpair", NULL);
+    return NULL;
+  }
+  return fd_pair(env, fds);
+}
+
+static int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (argc < 1) {
+    throw_arg(env, "ERR_MISSING_ARGS", "fd is required");
+    return 0;
+  }
+  if (!get_int32(env, argv[0], "fd", fd)) return 0;
+  if (*fd < 0) {
+    throw_arg(env, "ERR_INVALID_ARG_VALUE", "fd must be >= 0");
+    return 0;
+  }
+  return 1;
+}
+
+/* close(fd); EINTR counts as closed (Linux always releases the fd). */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!one_fd_arg(env, info, &fd)) return NULL;
+  if (close(fd) != 0 && errno != EINTR) throw_errno(env, errno, "close", NULL);
+  return NULL;
+}
+
+/* dup(fd) -> new fd, close-on-exec. */
+static napi_value js_dup(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!one_fd_arg(env, info, &fd)) return NULL;
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (nfd < 0) {
+    throw_errno(env, errno, "dup", NULL);
+    return NULL;
+  }
+  napi_value r;
+  napi_create_int32(env, nfd, &r);
+  return r;
+}
+
+/* chroot(path) then chdir("/") for this whole process (the key helper's jail). */
+static napi_value js_chroot(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1) {
+    throw_arg(env, "ERR_MISSING_ARGS", "path is required");
+    return NULL;
+  }
+  char *path = get_string(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  if (chroot(path) != 0) throw_errno(env, errno, "chroot", path);
+  else if (chdir("/") != 0) throw_errno(env, errno, "chdir", "/");
+  free(path);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "dup", NULL, js_dup, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (spawn_init(env, exports) != napi_ok) return NULL;
+  if (reap_init(env, exports) != napi_ok) return NULL;
+  if (socket_init(env, exports) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

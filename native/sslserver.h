@@ -1,0 +1,33 @@
+/* Shared declarations of the sslserver_native addon: error helpers and the per-file exports. */
+#ifndef SSLSERVER_NATIVE_H
+#define SSLSERVER_NATIVE_H
+
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* Throws an Error shaped like Node's errno errors: code = errno name, errno, syscall, path. */
+void throw_errno(napi_env env, int err, const char *syscall, const char *path);
+/* Throws a TypeError with code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE. */
+void throw_arg(napi_env env, const char *code, const char *message);
+
+/* Argument readers: return 0 and throw on a wrong type. */
+int get_int32(napi_env env, napi_value v, const char *what, int32_t *out);
+int get_bool(napi_env env, napi_value v, const char *what, int *out);
+/* Copies a JS string to a fresh malloc'd NUL-terminated buffer; rejects embedded NULs. */
+char *get_string(napi_env env, napi_value v, const char *what);
+/* True when v is null or undefined. */
+int is_nullish(napi_env env, napi_value v);
+
+/* Registered by reap.c: starts watching a freshly spawned child (pidfd + uv_poll). */
+int reap_watch(napi_env env, pid_t pid, int pidfd);
+
+/* Export tables of each file. */
+napi_status spawn_init(napi_env env, napi_value exports);
+napi_status reap_init(napi_env env, napi_value exports);
+napi_status socket_init(napi_env env, napi_value exports);
+
+#define RETURN_IF(env, cond) do { if (cond) return NULL; } while (0)
+
+#endif
