@@ -116,9 +116,10 @@ function nonEmpty(what: string, value: string | undefined): string {
 }
 
 // 0 means "unchanged": sslserver.c only calls prot_uid/prot_gid when the value is nonzero.
-function id(what: string, value: string | undefined): number | undefined {
+function setId(o: Options, field: 'uid' | 'gid', what: string, value: string | undefined): void {
   const n = decimal(what, value, 0, MAX_ID);
-  return n === 0 ? undefined : n;
+  if (n === 0) delete o[field];
+  else o[field] = n;
 }
 
 /** Options plus parse-time state that is not part of the result. */
@@ -147,12 +148,12 @@ const TABLE: readonly FlagSpec<ParseState>[] = [
   valued('x', 'rules', (o, v) => { o.rulesFile = nonEmpty('-x', v); }),
   flag('X', 'allow-missing-rules', (o) => { o.allowMissingRules = true; }),
   valued('B', 'banner', (o, v) => { o.banner = v; }),
-  valued('u', 'uid', (o, v) => { o.uid = id('-u', v); }),
-  valued('g', 'gid', (o, v) => { o.gid = id('-g', v); }),
+  valued('u', 'uid', (o, v) => { setId(o, 'uid', '-u', v); }),
+  valued('g', 'gid', (o, v) => { setId(o, 'gid', '-g', v); }),
   // as sslserver.c: -U reads $UID and $GID when it is parsed; an unset variable changes nothing.
   flag('U', 'env-uid', (o) => {
-    if (o.env.UID !== undefined) o.uid = id('$UID', o.env.UID);
-    if (o.env.GID !== undefined) o.gid = id('$GID', o.env.GID);
+    if (o.env.UID !== undefined) setId(o, 'uid', '$UID', o.env.UID);
+    if (o.env.GID !== undefined) setId(o, 'gid', '$GID', o.env.GID);
   }),
   valued('b', 'backlog', (o, v) => { o.backlog = Math.max(1, decimal('-b', v, 0, MAX_COUNT)); }),
   valued('l', 'local-name', (o, v) => { o.localName = v; }),
