@@ -1,0 +1,263 @@
+// The one loader of the sslserver_native addon (native/*.c): its whole surface, typed.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { SysError, errCode } from '../errors';
+
+/** What `listenTcp` binds. */
+export interface ListenTcpOptions {
+  /** Numeric IPv4 or IPv6 address (no brackets, no scope suffix). */
+  address: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** Address family; defaults from the address (a colon means 6). */
+  family?: 4 | 6;
+  /** IPV6_V6ONLY on an IPv6 socket; false lets `::` accept IPv4 too. Default false. */
+  v6only?: boolean;
+  /** listen(2) backlog. Default 511. */
+  backlog?: number;
+  /** SO_REUSEADDR. Default true, as tcpserver. */
+  reuseAddr?: boolean;
+  /** SO_REUSEPORT, for several workers on one port. Default false. */
+  reusePort?: boolean;
+  /** SO_BINDTODEVICE interface name (tcpserver's `-I`); also scopes an IPv6 link-local address. */
+  device?: string;
+  /** sin6_scope_id for a link-local address, when no device gives it. */
+  scopeId?: number;
+}
+
+/** A bound, listening socket: non-blocking and close-on-exec, ready for `net.Server.listen({ fd })`. */
+export interface ListenTcpResult {
+  fd: number;
+  /** The bound address as getsockname(2) reports it. */
+  address: string;
+  port: number;
+}
+
+/** What `spawnChild` starts. */
+export interface NativeSpawnOptions {
+  /** Program; searched in PATH (the new environment's, else ours) when it has no slash. */
+  file: string;
+  /** Full argument vector, argv[0] included. */
+  argv: readonly string[];
+  /** Environment as `NAME=value` entries, passed exactly. */
+  env: readonly string[];
+  /** fds[i] becomes fd i in the child (-1: fd i closed); every other fd is closed. */
+  fds: readonly number[];
+  /** setresuid in the child; omitted or -1: unchanged. */
+  uid?: number;
+  /** setresgid in the child; omitted or -1: unchanged. */
+  gid?: number;
+  /** setgroups in the child; omitted: unchanged, []: none. */
+  groups?: readonly number[];
+  /** chroot(2) then chdir("/") in the child, before the PATH search. */
+  chroot?: string;
+}
+
+/** A child started by `spawnChild`. */
+export interface NativeChild {
+  readonly pid: number;
+  /** Resolves with the raw wait status (exit 3 -> 768, SIGTERM -> 15; -1 if reaped elsewhere). */
+  readonly exited: Promise<number>;
+  /** Whether the running child keeps Node's event loop alive (it does by default). */
+  setRef(ref: boolean): void;
+}
+
+/** The addon's exports, exactly as native/*.c defines them. */
+export interface NativeAddon {
+  spawn(
+    file: string,
+    argv: readonly string[],
+    envp: readonly string[],
+    fds: readonly number[],
+    uid: number,
+    gid: number,
+    groups: readonly number[] | null,
+    chroot: string | null,
+  ): number;
+  onExit(callback: (pid: number, status: number) => void): void;
+  setChildRef(pid: number, ref: boolean): boolean;
+  pipe(): [number, number];
+  socketpair(): [number, number];
+  close(fd: number): void;
+  dup(fd: number): number;
+  chroot(path: string): void;
+  listenTcp(options: ListenTcpOptions): ListenTcpResult;
+  setIpOptionsNone(fd: number): void;
+}
+
+const ADDON_FILE = 'sslserver_native.node';
+const PACKAGE_NAME = 'ucspi-ssl-ts';
+
+let loaded: NativeAddon | undefined;
+let loadError: Error | undefined;
+const pendingExits = new Map<number, (status: number) => void>();
+
+/** The package root: the nearest directory above this file with our package.json. */
+function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
+      } catch {
+        // not ours; keep climbing
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(__dirname, '..', '..', '..');
+    dir = up;
+  }
+}
+
+/** Paths tried, in order, by `loadNative`. */
+export function addonPaths(): string[] {
+  const root = packageRoot();
+  return ['Release', 'Debug'].map((kind) => path.join(root, 'build', kind, ADDON_FILE));
+}
+
+/**
+ * Loads the addon once (lazily: importing this module never needs it).
+ * @returns the addon's exports
+ * @throws Error naming every path tried, when none loads (not built: `npm run build:native`)
+ */
+export function loadNative(): NativeAddon {
+  if (loaded !== undefined) return loaded;
+  if (loadError !== undefined) throw loadError;
+  const reasons: string[] = [];
+  for (const p of addonPaths()) {
+    try {
+      const addon = require(p) as NativeAddon;
+      addon.onExit(dispatchExit);
+      loaded = addon;
+      return addon;
+    } catch (err) {
+      reasons.push(`${p}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  loadError = new Error(`cannot load ${ADDON_FILE}; tried:\n  ${reasons.join('\n  ')}`);
+  throw loadError;
+}
+
+/** True when the addon loads; the callers then prefer it over the pure-Node paths. */
+export function available(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function dispatchExit(pid: number, status: number): void {
+  const resolve = pendingExits.get(pid);
+  pendingExits.delete(pid);
+  resolve?.(status);
+}
+
+// Errors from the addon carry code and syscall (Node's shape); callers get our SysError.
+function sys<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TypeError || errCode(err) === undefined) throw err;
+    const e = err as { code: string; syscall?: string; path?: string };
+    throw new SysError(e.code, e.syscall ?? 'unknown', e.path, { cause: err });
+  }
+}
+
+/**
+ * Starts a program with vfork semantics: exact fd map, identity, optional chroot.
+ * @param opts what to run and how
+ * @returns the child; its `exited` resolves when it has been reaped
+ * @throws SysError synchronously when it cannot start (code ENOENT/EACCES, syscall `execve`;
+ *   EPERM from `setuid`; EBADF from `fcntl` for a bad source fd)
+ */
+export function spawnChild(opts: NativeSpawnOptions): NativeChild {
+  const addon = loadNative();
+  const pid = sys(() =>
+    addon.spawn(opts.file, opts.argv, opts.env, opts.fds, opts.uid ?? -1, opts.gid ?? -1, opts.groups ?? null, opts.chroot ?? null),
+  );
+  // The exit is delivered from a later loop turn, never inside spawn(): registering now is in time.
+  const exited = new Promise<number>((resolve) => pendingExits.set(pid, resolve));
+  return {
+    pid,
+    exited,
+    setRef: (ref) => {
+      addon.setChildRef(pid, ref);
+    },
+  };
+}
+
+/**
+ * A pipe, both ends close-on-exec.
+ * @returns [read end, write end]
+ * @throws SysError (EMFILE, ENFILE)
+ */
+export function pipe(): [number, number] {
+  const addon = loadNative();
+  return sys(() => addon.pipe());
+}
+
+/**
+ * An AF_UNIX stream socket pair, close-on-exec (the UCSPI-TLS control channel).
+ * @returns the two connected ends
+ * @throws SysError (EMFILE, ENFILE)
+ */
+export function socketpair(): [number, number] {
+  const addon = loadNative();
+  return sys(() => addon.socketpair());
+}
+
+/**
+ * Closes an fd this process owns (not one a net.Socket owns).
+ * @param fd the descriptor
+ * @throws SysError EBADF
+ */
+export function close(fd: number): void {
+  const addon = loadNative();
+  sys(() => addon.close(fd));
+}
+
+/**
+ * Duplicates an fd, close-on-exec.
+ * @param fd the descriptor
+ * @returns the new descriptor
+ * @throws SysError EBADF, EMFILE
+ */
+export function dup(fd: number): number {
+  const addon = loadNative();
+  return sys(() => addon.dup(fd));
+}
+
+/**
+ * chroot(2) the whole process to `dir`, then chdir("/"). Needs root.
+ * @param dir the new root
+ * @throws SysError (EPERM, ENOENT) with syscall `chroot` or `chdir`
+ */
+export function chroot(dir: string): void {
+  const addon = loadNative();
+  sys(() => addon.chroot(dir));
+}
+
+/**
+ * Binds and listens with the options Node 20's net cannot set (SO_BINDTODEVICE, SO_REUSEPORT).
+ * @param opts address, port and socket options
+ * @returns the listening fd and the address actually bound
+ * @throws SysError (EADDRINUSE with syscall `bind`, ENODEV from `setsockopt`…); TypeError for
+ *   an address that is not numeric
+ */
+export function listenTcp(opts: ListenTcpOptions): ListenTcpResult {
+  const addon = loadNative();
+  return sys(() => addon.listenTcp(opts));
+}
+
+/**
+ * Drops any IP options on an IPv4 socket (tcpserver `-O`); IPv6 sockets are left as they are.
+ * @param fd a connected or listening TCP socket
+ * @throws SysError (EBADF, ENOTSOCK)
+ */
+export function setIpOptionsNone(fd: number): void {
+  const addon = loadNative();
+  sys(() => addon.setIpOptionsNone(fd));
+}
