@@ -108,7 +108,10 @@ test('CdbReader handles binary keys and data, including NULs and bytes >= 0x80',
   withReader(path, (db) => {
     // Random keys may repeat: expect the first record added with each key.
     const first = new Map<string, Uint8Array>();
-    for (const [k, d] of records) if (!first.has(Buffer.from(k).toString('hex'))) first.set(Buffer.from(k).toString('hex'), d);
+    for (const [k, d] of records) {
+      const hex = Buffer.from(k).toString('hex');
+      if (!first.has(hex)) first.set(hex, d);
+    }
     for (const [hex, d] of first) assert.deepEqual(db.find(Buffer.from(hex, 'hex')), Buffer.from(d));
   });
 });
@@ -222,7 +225,9 @@ test('CdbReader stops after one pass over a full table whose slots all collide',
 });
 
 /** Runs one lookup; it must return, or throw one of the two expected error classes. */
-function lookupOutcome(fn: () => Buffer | Buffer[] | undefined): Buffer | Buffer[] | undefined | Error {
+function lookupOutcome(
+  fn: () => Buffer | Buffer[] | undefined,
+): Buffer | Buffer[] | undefined | Error {
   try {
     return fn();
   } catch (err) {
@@ -232,7 +237,11 @@ function lookupOutcome(fn: () => Buffer | Buffer[] | undefined): Buffer | Buffer
 }
 
 /** Opens `path` and looks up every key; any answer returned must be one `valid` allows. */
-function probeFile(path: string, keys: Uint8Array[], valid?: (key: Uint8Array, data: Buffer) => boolean): void {
+function probeFile(
+  path: string,
+  keys: Uint8Array[],
+  valid?: (key: Uint8Array, data: Buffer) => boolean,
+): void {
   let db: CdbReader;
   try {
     db = CdbReader.open(path);
@@ -269,7 +278,9 @@ test('fuzz: every truncation of a small cdb either answers correctly or throws C
   const records = sampleRecords(40, rand);
   const full = readFileSync(writeCdb(records));
   const expected = new Map(records.map(([k, d]) => [Buffer.from(k).toString('latin1'), Buffer.from(d)]));
-  const keys = [...records.map(([k]) => k), b('absent'), b('10.0.0.'), b('')];
+  // Every third key (all three kinds) plus misses: ~2600 lengths x 17 keys x 2 calls.
+  const probed = records.filter((_, i) => i % 3 !== 1).slice(0, 14);
+  const keys = [...probed.map(([k]) => k), b('=host1.example'), b('absent'), b('10.0.0.'), b('')];
   const valid = (k: Uint8Array, d: Buffer): boolean =>
     expected.get(Buffer.from(k).toString('latin1'))?.equals(d) === true;
   const path = join(dir, 'truncated-small.cdb');
@@ -321,7 +332,9 @@ test('fuzz: flipped header pointers, flipped bytes and random files never escape
     const mode = round % 3;
     if (mode === 0) {
       // Replace a few header words (positions and lengths) with random uint32s.
-      for (let n = 0; n < 4; n++) bad.writeUInt32LE(Math.floor(rand() * 2 ** 32), 4 * Math.floor(rand() * 512));
+      for (let n = 0; n < 4; n++) {
+        bad.writeUInt32LE(Math.floor(rand() * 2 ** 32), 4 * Math.floor(rand() * 512));
+      }
     } else if (mode === 1) {
       // Small header values: tables pointing into the header or into records.
       const t = Math.floor(rand() * 256);
