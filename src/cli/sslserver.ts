@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// sslserver: argv and environment in, a running TLS exec superserver out; the only place that exits.
+import { closeSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { ConfigError, EXIT_PERMANENT, EXIT_TEMPORARY, UsageError, errCode } from '../errors';
+import { Log } from '../log/log';
+import { resolveBindAddress, resolvePort } from '../listen/address';
+import { tlsSettingsFromEnv } from '../tls/settings';
+import { createServerContext, loadTlsMaterial } from '../tls/context';
+import { SslServer } from '../server/server';
+import type { ServerConfig } from '../server/config';
+import { formatSslserverUsage, parseSslserverArgs, type Options } from './options';
+import { writeErr } from './die';
+
+// -3: the key password, up to a NUL byte or EOF; more than this is not a password
+const MAX_PASSWORD_BYTES = 4096;
+
+async function main(): Promise<void> {
+  let opts: Options;
+  try {
+    opts = parseSslserverArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    writeErr(formatSslserverUsage(err));
+    process.exit(EXIT_PERMANENT);
+  }
+  const log = new Log(opts.verbosity);
+  const fail = (kind: 'fatal' | 'error', text: string): never => {
+    log.logFailure(kind, EXIT_TEMPORARY, text);
+    process.exit(EXIT_TEMPORARY);
+  };
+
+  let port: number;
+  let bind;
+  try {
+    port = resolvePort(opts.port);
+    bind = await resolveBindAddress(opts.host, opts.family);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.kind, err.message);
+    throw err;
+  }
+
+  const baseEnv = new Map<string, string>();
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) baseEnv.set(k, v);
+  const config: ServerConfig = {
+    program: opts.program,
+    baseEnv,
+    limit: opts.limit,
+    maxConIp: opts.maxConIp,
+    allowMissingRules: opts.allowMissingRules,
+    banner: opts.banner,
+    identTimeoutMs: opts.identTimeoutMs,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs,
+    lookupRemoteHost: opts.lookupRemoteHost,
+    paranoid: opts.paranoid,
+    lookupRemoteInfo: opts.lookupRemoteInfo,
+    tcpEnv: opts.tcpEnv,
+    sslEnv: opts.sslEnv,
+    delayedTls: opts.delayedTls,
+    clientCert: opts.clientCert,
+    killIpOptions: opts.killIpOptions,
+    noDelay: opts.noDelay,
+    ...(opts.ipRulesFile === undefined ? {} : { ipRulesFile: opts.ipRulesFile }),
+    ...(opts.rulesFile === undefined ? {} : { rulesFile: opts.rulesFile }),
+    ...(opts.uid === undefined ? {} : { uid: opts.uid }),
+    ...(opts.gid === undefined ? {} : { gid: opts.gid }),
+    ...(opts.localName === undefined ? {} : { localName: opts.localName }),
+  };
+
+  // as ucspi-ssl: bind, print -1, then read the password and load the TLS material
+  const password = opts.passwordFromFd3 ? readPassword(fail) : undefined;
+  const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
+  let baseTls;
+  try {
+    baseTls = createServerContext(loadTlsMaterial(settings, (p: string) => readFileSync(p), password), settings);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.kind, err.message);
+    throw err;
+  }
+
+  const server = new SslServer(config, log, baseTls, password);
+  let listener;
+  try {
+    listener = await server.listen({
+      bind,
+      port,
+      backlog: opts.backlog,
+      ...(opts.interfaceName === undefined ? {} : { interfaceName: opts.interfaceName }),
+    });
+  } catch (err) {
+    if (errCode(err) === 'ENODEV') fail('fatal', `unable to bind to interface: ${opts.interfaceName ?? ''}`);
+    fail('fatal', `unable to bind to: ${bind.address} port: ${port}`);
+    return;
+  }
+  if (opts.printLocal) {
+    // the real port, after bind (the reference prints the requested one: bug port0_print)
+    writeSync(1, `${listener.address} : ${listener.port} [${opts.limit}/${opts.maxConIp}]\n`);
+  }
+  log.logSettings(process.pid, {
+    ciphers: settings.ciphers ?? '',
+    cafile: settings.caFile ?? '',
+    ccafile: settings.ccaFile ?? '',
+    cadir: settings.caDir ?? '',
+    certchainfile: settings.certChainFile ?? '',
+    cert: settings.certFile ?? '',
+    key: settings.keyFile ?? '',
+    dhparam: settings.dhFile ?? '',
+  });
+  log.logStatus(0, opts.limit, opts.maxConIp);
+  process.on('SIGTERM', () => server.terminate());
+}
+
+/** -3: reads fd 3 up to a NUL byte or EOF, then closes it. */
+function readPassword(fail: (kind: 'fatal' | 'error', text: string) => never): Buffer {
+  const buf = Buffer.alloc(MAX_PASSWORD_BYTES + 1);
+  let len = 0;
+  try {
+    for (;;) {
+      const n = readSync(3, buf, len, buf.length - len, null);
+      if (n === 0) break;
+      const nul = buf.indexOf(0, len);
+      len += n;
+      if (nul !== -1 && nul < len) {
+        len = nul;
+        break;
+      }
+      if (len > MAX_PASSWORD_BYTES) fail('error', 'password too long');
+    }
+    closeSync(3);
+  } catch (err) {
+    if (errCode(err) === 'EAGAIN') fail('error', 'unable to read password from FD3');
+    fail('error', 'unable to read password from FD3');
+  }
+  return Buffer.from(buf.subarray(0, len));
+}
+
+main().catch((err: unknown) => {
+  writeErr(`sslserver: fatal: (111) internal error; please report: ${String(err)}\n`);
+  process.exit(EXIT_TEMPORARY);
+});

@@ -1,0 +1,55 @@
+// -c and MAXCONIP: exact counts of open sessions, globally and per source address.
+
+/**
+ * Counts open sessions globally (-c) and per remote IP (MAXCONIP). Each session is counted
+ * from accept until its end and released exactly once, by the IP it was counted under
+ * (the reference decrements the last accepted IP instead: bug maxconip_tracking).
+ */
+export class ConnectionLimits {
+  private _total = 0;
+  private readonly _perIp = new Map<string, number>();
+
+  /**
+   * @param limit at most this many sessions at once (-c)
+   * @param maxConIp at most this many from one IP (MAXCONIP); 0 = no per-IP limit
+   */
+  constructor(
+    readonly limit: number,
+    readonly maxConIp: number,
+  ) {}
+
+  /** Sessions open now. */
+  get total(): number {
+    return this._total;
+  }
+
+  /** True when -c sessions are open: stop accepting until one ends. */
+  get full(): boolean {
+    return this._total >= this.limit;
+  }
+
+  /** Sessions open now from `ip`. */
+  countFor(ip: string): number {
+    return this._perIp.get(ip) ?? 0;
+  }
+
+  /**
+   * Counts a new session from `ip` unless that IP is at MAXCONIP.
+   * @returns false (and counts nothing) when the per-IP limit is reached
+   */
+  tryAcquire(ip: string): boolean {
+    const n = this._perIp.get(ip) ?? 0;
+    if (this.maxConIp > 0 && n >= this.maxConIp) return false;
+    this._perIp.set(ip, n + 1);
+    this._total++;
+    return true;
+  }
+
+  /** Releases one session counted for `ip`. */
+  release(ip: string): void {
+    const n = this._perIp.get(ip) ?? 0;
+    if (n <= 1) this._perIp.delete(ip);
+    else this._perIp.set(ip, n - 1);
+    if (this._total > 0) this._total--;
+  }
+}

@@ -1,0 +1,125 @@
+// Starts the user's program for one connection with fd 0/1 on fresh pipes and fd 2 on ours.
+import net from 'node:net';
+import { spawn as cpSpawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { SysError } from '../errors';
+import * as native from '../sys/native';
+import { rawStatus, spawnImpl, spawnProgram, type ChildHandle } from './spawn';
+
+/** What to run, as whom. */
+export interface ProgramRequest {
+  argv: readonly string[];
+  env: readonly string[];
+  uid?: number;
+  gid?: number;
+  groups?: readonly number[];
+}
+
+/** A started program and our ends of its stdin/stdout pipes. */
+export interface RunningProgram {
+  readonly child: ChildHandle;
+  /** Our end of the program's fd 0. */
+  readonly stdin: Writable;
+  /** Our end of the program's fd 1. */
+  readonly stdout: Readable;
+  /** True once the program has been reaped. */
+  exitedAlready(): boolean;
+}
+
+/**
+ * Starts `argv` with fd 0 and fd 1 on pipes to us and fd 2 on our stderr, nothing else.
+ * Native path: pipes and a vfork-style spawn from the addon. Fallback: child_process.
+ * @throws SysError when the program cannot be started (ENOENT, EACCES, EMFILE…)
+ */
+export async function startProgram(req: ProgramRequest): Promise<RunningProgram> {
+  const file = req.argv[0];
+  if (file === undefined) throw new SysError('EINVAL', 'execve');
+  if (spawnImpl() === 'native') return startNative(file, req);
+  return startFallback(file, req);
+}
+
+async function startNative(file: string, req: ProgramRequest): Promise<RunningProgram> {
+  const [inR, inW] = native.pipe();
+  let outFds: [number, number];
+  try {
+    outFds = native.pipe();
+  } catch (err) {
+    native.close(inR);
+    native.close(inW);
+    throw err;
+  }
+  const [outR, outW] = outFds;
+  let child: ChildHandle;
+  try {
+    child = await spawnProgram({
+      file,
+      argv: req.argv,
+      env: req.env,
+      fds: [inR, outW, 2],
+      ...(req.uid === undefined ? {} : { uid: req.uid }),
+      ...(req.gid === undefined ? {} : { gid: req.gid }),
+      ...(req.groups === undefined ? {} : { groups: req.groups }),
+    });
+  } catch (err) {
+    for (const fd of [inR, inW, outR, outW]) native.close(fd);
+    throw err;
+  }
+  // the child has its copies: ours would keep EOF from ever coming
+  native.close(inR);
+  native.close(outW);
+  const stdin = new net.Socket({ fd: inW, readable: false, writable: true });
+  const stdout = new net.Socket({ fd: outR, readable: true, writable: false });
+  return wrap(child, stdin, stdout);
+}
+
+async function startFallback(file: string, req: ProgramRequest): Promise<RunningProgram> {
+  const cp = cpSpawn(file, req.argv.slice(1), {
+    argv0: req.argv[0] ?? file,
+    env: envObject(req.env),
+    stdio: ['pipe', 'pipe', 'inherit'],
+    ...(req.uid === undefined ? {} : { uid: req.uid }),
+    ...(req.gid === undefined ? {} : { gid: req.gid }),
+  });
+  await new Promise<void>((resolve, reject) => {
+    cp.once('spawn', resolve);
+    cp.once('error', (err) => reject(SysError.from(err, 'execve', file)));
+  });
+  const pid = cp.pid as number;
+  const exited = new Promise<number>((resolve) => {
+    cp.once('exit', (code, signal) => {
+      resolve(rawStatus(code, signal));
+    });
+  });
+  const child: ChildHandle = {
+    pid,
+    exited,
+    kill: (sig) => {
+      try {
+        cp.kill(sig);
+      } catch {
+        // already gone
+      }
+    },
+  };
+  return wrap(child, cp.stdin as Writable, cp.stdout as Readable);
+}
+
+function wrap(child: ChildHandle, stdin: Writable, stdout: Readable): RunningProgram {
+  let reaped = false;
+  void child.exited.then(() => {
+    reaped = true;
+  });
+  stdin.on('error', () => {
+    // EPIPE when the program does not read: handled by the relay
+  });
+  return { child, stdin, stdout, exitedAlready: () => reaped };
+}
+
+function envObject(env: readonly string[]): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const e of env) {
+    const i = e.indexOf('=');
+    if (i > 0) o[e.slice(0, i)] = e.slice(i + 1);
+  }
+  return o;
+}

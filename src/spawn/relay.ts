@@ -1,0 +1,98 @@
+// The relay between the TLS socket and the program's pipes: bounded buffers, half-close both ways, -w.
+import type { Duplex, Readable, Writable } from 'node:stream';
+
+/** How a relay ended. */
+export type RelayEnd =
+  | { kind: 'done' } // program closed its stdout, close_notify sent
+  | { kind: 'idle' } // -w: nothing moved for the idle timeout
+  | { kind: 'error'; error: Error }; // the TLS side failed (reset, bad record)
+
+/** Options of one relay. */
+export interface RelayOptions {
+  /** -w in ms: nothing moved either way for this long ends the relay. */
+  idleTimeoutMs: number;
+  /** After our close_notify, how long to wait for the client's before closing the socket. */
+  lingerMs?: number;
+  /** -B: written to the client before the program's output. */
+  banner?: string;
+}
+
+// After close_notify we keep reading a little so that unread client bytes do not turn our
+// close into a RST that could destroy the last bytes of the program's output in flight.
+const DEFAULT_LINGER_MS = 2000;
+
+/**
+ * Copies client -> program stdin and program stdout -> client until the program closes its
+ * stdout (then close_notify is sent) or the TLS side fails or idles. Backpressure comes from
+ * `pipe()`: a program that stops reading stalls the client, it never grows our buffers past
+ * the streams' high-water marks.
+ * - client close_notify / EOF -> EOF on the program's stdin; its later output still goes out;
+ * - program closes stdout -> close_notify, FIN, then close.
+ * @returns how it ended; the socket is destroyed by then, the pipes are closed
+ */
+export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts: RelayOptions): Promise<RelayEnd> {
+  return new Promise<RelayEnd>((resolve) => {
+    let ended = false;
+    let lastActivity = Date.now();
+    let idleTimer: NodeJS.Timeout | undefined;
+    let lingerTimer: NodeJS.Timeout | undefined;
+
+    const finish = (result: RelayEnd): void => {
+      if (ended) return;
+      ended = true;
+      if (idleTimer !== undefined) clearTimeout(idleTimer);
+      if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+      progOut.destroy();
+      progIn.destroy();
+      client.destroy();
+      resolve(result);
+    };
+
+    const touch = (): void => {
+      lastActivity = Date.now();
+    };
+    const armIdle = (delay: number): void => {
+      idleTimer = setTimeout(() => {
+        const quiet = Date.now() - lastActivity;
+        if (quiet >= opts.idleTimeoutMs) finish({ kind: 'idle' });
+        else armIdle(opts.idleTimeoutMs - quiet);
+      }, delay);
+      idleTimer.unref();
+    };
+    armIdle(opts.idleTimeoutMs);
+
+    // client -> program
+    client.on('data', touch);
+    client.pipe(progIn); // client 'end' (close_notify) -> progIn.end() -> EOF on the program's stdin
+    progIn.on('error', () => {
+      // EPIPE: the program stopped reading or exited; keep draining the client so that
+      // its close_notify still arrives, and drop what it sends.
+      client.unpipe(progIn);
+      client.resume();
+    });
+
+    // program -> client
+    if (opts.banner !== undefined && opts.banner !== '') client.write(opts.banner);
+    progOut.on('data', touch);
+    progOut.on('error', () => progOut.emit('end'));
+    progOut.pipe(client); // progOut 'end' -> client.end(): close_notify and FIN after the data
+
+    client.on('finish', () => {
+      // our close_notify is out; wait briefly for the client's, reading and discarding
+      client.unpipe(progIn);
+      progIn.end();
+      if (client.readableEnded) {
+        finish({ kind: 'done' });
+        return;
+      }
+      client.resume();
+      lingerTimer = setTimeout(() => finish({ kind: 'done' }), opts.lingerMs ?? DEFAULT_LINGER_MS);
+      lingerTimer.unref();
+    });
+    client.on('end', () => {
+      if ((client as Duplex & { writableFinished: boolean }).writableFinished) finish({ kind: 'done' });
+    });
+    client.on('close', () => finish((client as Duplex & { writableFinished: boolean }).writableFinished ? { kind: 'done' } : { kind: 'error', error: new Error('connection closed') }));
+    client.on('error', (error: Error) => finish({ kind: 'error', error }));
+  });
+}

@@ -1,0 +1,182 @@
+// Test harness: runs the built sslserver on port 0, reads the port from -1, collects stderr lines.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import tls from 'node:tls';
+
+/** The repository root (dist/test/integration/ -> ../../..). */
+export const ROOT = resolve(__dirname, '../../..');
+export const SSLSERVER = join(ROOT, 'dist/src/cli/sslserver.js');
+export const TCPRULES = join(ROOT, 'dist/src/cli/tcprules.js');
+export const FIXTURES = join(ROOT, 'test/fixtures');
+
+/**
+ * Test certificates made by scripts/gen-test-certs.sh, once per version of the script
+ * (cached in the temp dir so that every test file does not pay for key generation).
+ */
+export function testCerts(): string {
+  const script = join(ROOT, 'scripts/gen-test-certs.sh');
+  const hash = createHash('sha256').update(readFileSync(script)).digest('hex').slice(0, 12);
+  const dir = join(tmpdir(), `ucspi-ssl-ts-certs-${hash}`);
+  // the script is idempotent and returns at once when DIR is complete
+  execFileSync('sh', [script, dir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+  return dir;
+}
+
+/** A running sslserver under test. */
+export interface RunningServer {
+  proc: ChildProcess;
+  port: number;
+  /** The -1 line. */
+  firstLine: string;
+  /** stderr so far, split into lines. */
+  lines(): string[];
+  /** Resolves when a stderr line matches, or rejects after `ms`. */
+  waitFor(re: RegExp, ms?: number): Promise<string>;
+  /** SIGTERM, then waits for the exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Options for startServer. */
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  /** Extra stdio entries from fd 3 on (for -3). */
+  extraStdio?: Array<'pipe' | 'ignore' | number>;
+  /** Set SSLSERVER_SPAWN=node to exercise the fallback spawn path. */
+  spawnImpl?: 'native' | 'node';
+}
+
+/** Starts `node dist/src/cli/sslserver.js -1 ARGS` and waits for the -1 line. */
+export async function startServer(args: string[], opts: StartOptions = {}): Promise<RunningServer> {
+  const certs = testCerts();
+  const env: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    CERTFILE: join(certs, 'server.pem'),
+    KEYFILE: join(certs, 'server.key'),
+    DHFILE: '',
+    ...(opts.spawnImpl === 'node' || process.env.SSLSERVER_SPAWN === 'node' ? { SSLSERVER_SPAWN: 'node' } : {}),
+    ...opts.env,
+  };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const proc = spawn(process.execPath, [SSLSERVER, '-1', ...args], {
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe', ...(opts.extraStdio ?? [])],
+  });
+  let err = '';
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  proc.stderr?.setEncoding('utf8');
+  proc.stderr?.on('data', (d: string) => {
+    err += d;
+    for (const w of waiters.slice()) {
+      const l = err.split('\n').find((x) => w.re.test(x));
+      if (l !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(l);
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once('exit', (code, signal) => res({ code, signal })));
+  const firstLine = await new Promise<string>((res, rej) => {
+    let out = '';
+    proc.stdout?.setEncoding('utf8');
+    proc.stdout?.on('data', (d: string) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) res(out.slice(0, nl));
+    });
+    void exited.then(({ code }) => rej(new Error(`sslserver exited ${code} before -1: ${err}`)));
+    setTimeout(() => rej(new Error(`no -1 line within 10 s; stderr: ${err}`)), 10_000).unref();
+  });
+  const m = / : ([0-9]+) \[/.exec(firstLine);
+  if (m === null) throw new Error(`bad -1 line: ${firstLine}`);
+  return {
+    proc,
+    port: Number(m[1]),
+    firstLine,
+    lines: () => err.split('\n').filter((l) => l !== ''),
+    waitFor: (re, ms = 10_000) =>
+      new Promise<string>((res, rej) => {
+        const l = err.split('\n').find((x) => re.test(x));
+        if (l !== undefined) return res(l);
+        const w = { re, resolve: res };
+        waiters.push(w);
+        setTimeout(() => rej(new Error(`no stderr line like ${re} within ${ms} ms; got:\n${err}`)), ms).unref();
+      }),
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return (await exited).code;
+    },
+    exited,
+  };
+}
+
+/** Runs sslserver to completion (start-up failures): exit code, stdout and stderr. */
+export function runServer(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const e: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+    for (const [k, v] of Object.entries(env)) if (v !== undefined) e[k] = v;
+    const p = spawn(process.execPath, [SSLSERVER, ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Connects with node's TLS client, sends `input` (then half-closes), returns everything read. */
+export function tlsExchange(port: number, input: string | Buffer = '', opts: tls.ConnectionOptions = {}): Promise<{ data: Buffer; socket: tls.TLSSocket }> {
+  return new Promise((res, rej) => {
+    const chunks: Buffer[] = [];
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => {
+      if (input.length > 0) s.write(input);
+      s.end();
+    });
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('error', rej);
+    s.on('close', () => res({ data: Buffer.concat(chunks), socket: s }));
+  });
+}
+
+/** Parses print-env.sh output into a map (lines before `---`). */
+export function parseEnv(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    if (line === '---') break;
+    const i = line.indexOf('=');
+    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1));
+  }
+  return m;
+}
+
+/** Counts of this process's children that are zombies, and open fds of a pid. */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Direct children of `pid` and how many are zombies. */
+export function childrenOf(pid: number): { total: number; zombies: number } {
+  let total = 0;
+  let zombies = 0;
+  for (const e of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[1]) === pid) {
+        total++;
+        if (rest[0] === 'Z') zombies++;
+      }
+    } catch {
+      // gone
+    }
+  }
+  return { total, zombies };
+}
