@@ -33,6 +33,13 @@ for (const [name, input, colon, expected] of CASES) {
   });
 }
 
+test('safeText() with space: true keeps spaces only', () => {
+  assert.equal(safeText('peer did not return a certificate', { space: true }), 'peer did not return a certificate');
+  assert.equal(safeText('a b\tc\nd%e:f', { space: true }), 'a b?c?d?e:f');
+  assert.equal(safeText('a b:c', { space: true, colon: true }), 'a b?c');
+  assert.equal(safeText(' '.repeat(101), { space: true }), `${' '.repeat(100)}...`);
+});
+
 test('safeText() output is printable ASCII for every byte value', () => {
   const all = Buffer.alloc(256);
   for (let i = 0; i < 256; i += 1) all[i] = i;

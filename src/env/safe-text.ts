@@ -6,6 +6,7 @@ export const SAFE_TEXT_MAX_BYTES = 100;
 const QUESTION = 0x3f;
 const PERCENT = 0x25;
 const COLON = 0x3a;
+const SPACE = 0x20;
 
 /**
  * Makes a client-controlled string safe for one log field, as safecats does: every byte
@@ -14,6 +15,10 @@ const COLON = 0x3a;
  * does not, since its `ok` lines use `:` as the field separator around already-safe fields).
  * A field longer than 100 bytes is cut to 100 and `...` is appended.
  *
+ * `space: true` keeps spaces: for free text such as OpenSSL's reason in
+ * `unable to accept TLS from: IP for pid: PID REASON`, which the reference prints as is
+ * (`peer did not return a certificate`); every other rule still applies.
+ *
  * A string is taken as UTF-8, the bytes the C program would have seen, so `é` gives `??`.
  * Pass the raw bytes (a Buffer) for text read from the network in another encoding.
  *
@@ -21,21 +26,23 @@ const COLON = 0x3a;
  * without looking at byte 101); here `...` means something was really cut.
  *
  * @param s the field: a string (UTF-8) or raw bytes
- * @param opts `colon: true` also replaces `:`
+ * @param opts `colon: true` also replaces `:`; `space: true` keeps ` `
  * @returns printable ASCII only, at most 103 characters
  * @example
  * ```ts
  * safeText('a b%c'); // 'a?b?c'
  * ```
  */
-export function safeText(s: string | Uint8Array, opts?: { colon?: boolean }): string {
+export function safeText(s: string | Uint8Array, opts?: { colon?: boolean; space?: boolean }): string {
   const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
   const n = Math.min(bytes.length, SAFE_TEXT_MAX_BYTES);
   const out = Buffer.allocUnsafe(n);
   const colon = opts?.colon === true;
+  const space = opts?.space === true;
   for (let i = 0; i < n; i += 1) {
     const b = bytes[i];
-    out[i] = b < 33 || b > 126 || b === PERCENT || (colon && b === COLON) ? QUESTION : b;
+    const keep = (b >= 33 && b <= 126 && b !== PERCENT && !(colon && b === COLON)) || (space && b === SPACE);
+    out[i] = keep ? b : QUESTION;
   }
   const text = out.toString('latin1');
   return bytes.length > SAFE_TEXT_MAX_BYTES ? `${text}...` : text;
