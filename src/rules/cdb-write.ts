@@ -71,7 +71,8 @@ export class CdbWriter {
    * @param key the key bytes
    * @param data the data bytes
    * @throws {CdbFormatError} when the file would pass 4 GiB (cdb pointers are 32 bits)
-   * @throws {SysError} when a write fails, or the writer is already finished or aborted (`EBADF`)
+   * @throws {SysError} when a write fails, or the writer is already finished or aborted (`EBADF`);
+   *   after a write error the file is incomplete and only `abort()` makes sense
    */
   add(key: Uint8Array, data: Uint8Array): void {
     this.checkOpen('write');
