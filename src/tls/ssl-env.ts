@@ -82,7 +82,7 @@ export function sslEnv(socket: TLSSocket, config: ServerTlsConfig): EnvEntry[] {
   out.push(['SSL_VERSION_INTERFACE', SSL_VERSION_INTERFACE]);
   out.push(['SSL_VERSION_LIBRARY', opensslVersionText()]);
   out.push(...certEnv('SSL_SERVER_', config.serverCert));
-  const peer = socket.getPeerX509Certificate();
+  const peer = peerCertificate(socket);
   if (peer !== undefined) out.push(...certEnv('SSL_CLIENT_', parseCertificate(peer.raw)));
   if (config.requestCert) out.push(['SSL_CLIENT_VERIFY', clientVerifyStatus(socket, config)]);
   return out;
@@ -136,11 +136,11 @@ function dnComponents(prefix: string, dn: DistinguishedName): EnvEntry[] {
  * @returns the status text
  */
 export function clientVerifyStatus(socket: TLSSocket, config: ServerTlsConfig): string {
-  if (socket.getPeerX509Certificate() === undefined) return 'NONE';
+  let c = peerCertificate(socket);
+  if (c === undefined) return 'NONE';
   const error = verifyError(socket);
   if (error !== undefined) return `FAILED:${error}`;
   const chain: DetailedPeerCertificate[] = [];
-  let c: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
   // Node completes the chain from the trust store; the last one is the anchor (self-issued).
   while (c !== undefined && c.raw !== undefined && chain.length < 100) {
     chain.push(c);
@@ -153,6 +153,14 @@ export function clientVerifyStatus(socket: TLSSocket, config: ServerTlsConfig): 
   }
   if (chain.length - 2 > config.verifyDepth) return 'FAILED:certificate chain too long';
   return 'SUCCESS';
+}
+
+// XXX: Node 20.20: after getPeerX509Certificate() on a server socket, getPeerCertificate(true)
+// no longer links the client's intermediates (issuerCertificate is missing), so only the
+// latter is used, and it may be called repeatedly.
+function peerCertificate(socket: TLSSocket): DetailedPeerCertificate | undefined {
+  const cert = socket.getPeerCertificate(true);
+  return cert?.raw === undefined ? undefined : cert;
 }
 
 // XXX: Node sets TLSSocket.authorized/authorizationError only for sockets a tls.Server made;
