@@ -130,6 +130,9 @@ function dnComponents(prefix: string, dn: DistinguishedName): EnvEntry[] {
  * request and no verify depth, the chain must end at a CAFILE/CADIR anchor (else
  * `FAILED:unable to get local issuer certificate`) and have at most VERIFYDEPTH intermediates
  * (else `FAILED:certificate chain too long`, OpenSSL's meaning of the depth).
+ * Do not call `socket.getPeerX509Certificate()` before this (or sslEnv): on Node 20 that makes
+ * the client's intermediates disappear from `getPeerCertificate(true)`, and a good chain with
+ * an intermediate then reads as `FAILED:unable to get local issuer certificate`.
  *
  * @param socket an established server-side TLS socket created with config's options
  * @param config the server's TLS configuration
