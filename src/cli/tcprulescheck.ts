@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// tcprulescheck: shows which rule of a cdb applies to the connection described by TCPREMOTE* variables.
+import { writeSync } from 'node:fs';
+import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY } from '../errors';
+import { errnoText } from '../errors';
+import { describeRuleKey, encodeRuleKey } from '../rules/rule-keys';
+import { lookupRules } from '../rules/rules-lookup';
+import type { RuleMatch } from '../rules/rules-lookup';
+import { die, writeErr } from './die';
+
+const PROG = 'tcprulescheck';
+/** Debian's tcprulescheck (djb 0.88 + IPv6 patch) uses this when TCPREMOTEIP is unset. */
+const DEFAULT_REMOTE_IP = '0.0.0.0';
+
+/** The report, worded exactly as djb's tcprulescheck prints it. */
+function formatReport(match: RuleMatch | undefined): Buffer {
+  if (match === undefined) return Buffer.from('default:\nallow connection\n');
+  const parts: Buffer[] = [Buffer.from('rule '), encodeRuleKey(describeRuleKey(match.key)), Buffer.from(':\n')];
+  let text = '';
+  for (const [name, value] of match.env) text += `set environment variable ${name}=${value}\n`;
+  text += match.deny ? 'deny connection\n' : 'allow connection\n';
+  parts.push(Buffer.from(text, 'utf8'));
+  return Buffer.concat(parts);
+}
+
+function main(argv: readonly string[]): void {
+  const path = argv[0];
+  if (path === undefined) {
+    writeErr(`${PROG}: usage: tcprulescheck rules.cdb\n`);
+    process.exit(EXIT_PERMANENT);
+  }
+  const env = process.env;
+  // TCP6REMOTEIP: what fehcom's servers set for IPv6 peers; an extension, Debian's reads only TCPREMOTEIP
+  const ip = env.TCPREMOTEIP ?? env.TCP6REMOTEIP ?? DEFAULT_REMOTE_IP;
+  let match: RuleMatch | undefined;
+  try {
+    match = lookupRules(path, ip, env.TCPREMOTEHOST, env.TCPREMOTEINFO);
+  } catch (err) {
+    // as Debian's: a file that is not a cdb reads as EPROTO, "protocol error"
+    const reason = err instanceof CdbFormatError ? 'protocol error' : errnoText(err);
+    die(PROG, EXIT_TEMPORARY, 'unable to read ', path, ': ', reason);
+  }
+  const report = formatReport(match);
+  let done = 0;
+  try {
+    while (done < report.length) done += writeSync(1, report, done);
+  } catch (err) {
+    die(PROG, EXIT_TEMPORARY, 'unable to write output: ', errnoText(err));
+  }
+  process.exit(0);
+}
+
+main(process.argv.slice(2));
