@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // tcprulescheck: shows which rule of a cdb applies to the connection described by TCPREMOTE* variables.
 import { writeSync } from 'node:fs';
-import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY } from '../errors';
-import { errnoText } from '../errors';
+import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY, errnoText } from '../errors';
 import { describeRuleKey, encodeRuleKey } from '../rules/rule-keys';
 import { lookupRules } from '../rules/rules-lookup';
 import type { RuleMatch } from '../rules/rules-lookup';
