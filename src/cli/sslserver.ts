@@ -10,6 +10,7 @@ import { SslServer } from '../server/server';
 import type { ServerConfig } from '../server/config';
 import { formatSslserverUsage, parseSslserverArgs, type Options } from './options';
 import { writeErr } from './die';
+import { closeInheritedFds } from '../sys/inherited-fds';
 
 // -3: the key password, up to a NUL byte or EOF; more than this is not a password
 const MAX_PASSWORD_BYTES = 4096;
@@ -69,6 +70,8 @@ async function main(): Promise<void> {
 
   // as ucspi-ssl: bind, print -1, then read the password and load the TLS material
   const password = opts.passwordFromFd3 ? readPassword(fail) : undefined;
+  // the program gets fd 0, 1 and 2 only: nothing we inherited either
+  closeInheritedFds();
   const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
   let baseTls;
   try {
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
   }
 
   const server = new SslServer(config, log, baseTls, password);
+  process.on('SIGTERM', () => server.terminate());
   let listener;
   try {
     listener = await server.listen({
@@ -107,7 +111,6 @@ async function main(): Promise<void> {
     dhparam: settings.dhFile ?? '',
   });
   log.logStatus(0, opts.limit, opts.maxConIp);
-  process.on('SIGTERM', () => server.terminate());
 }
 
 /** -3: reads fd 3 up to a NUL byte or EOF, then closes it. */

@@ -75,7 +75,7 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
   serve(host, socket, info)
     .catch((err: unknown): SessionEnd => {
       // a bug, not a client's doing: keep serving others
-      log.logFailure('fatal', EXIT_TEMPORARY, `internal error; please report: ${safeText(String(err))}`);
+      log.logFailure('fatal', EXIT_TEMPORARY, `internal error; please report: ${safeText(String(err), { space: true })}`);
       socket.destroy();
       return { pid: host.serverPid, status: STATUS_FAILED };
     })
@@ -164,7 +164,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
   }
 
   if (config.clientCert !== 'none') {
-    const verdict = verifyClientCertificate(tlsSocket, config.clientCert, info.remoteHost);
+    const verdict = verifyClientCertificate(tlsSocket, tlsConfig, config.clientCert, info.remoteHost);
     if (verdict.ok === false) {
       log.logFailure(verdict.kind, verdict.code, verdict.text(info.remoteIp, serverPid));
       tlsSocket.destroy();
@@ -181,7 +181,16 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
   }
   let protocolCipher: string | undefined;
   if (config.sslEnv) {
-    const block = sslEnv(tlsSocket, tlsConfig);
+    // one turn after 'secure': TLS 1.3 assigns the session id when the tickets are written
+    await new Promise((r) => setImmediate(r));
+    let block;
+    try {
+      block = sslEnv(tlsSocket, tlsConfig);
+    } catch (err) {
+      log.logFailure('fatal', EXIT_TEMPORARY, `unable to read TLS environment: ${safeText((err as Error).message, { space: true })}`);
+      tlsSocket.destroy();
+      return { pid: serverPid, status: STATUS_FAILED };
+    }
     for (const [k, v] of block) env.set(k, v);
     protocolCipher = `${env.get('SSL_PROTOCOL') ?? ''}:${env.get('SSL_CIPHER') ?? ''}`;
   }
@@ -255,9 +264,9 @@ function handshake(tlsSocket: tls.TLSSocket, timeoutMs: number): Promise<string 
 /** OpenSSL's reason text (`wrong version number`) from a Node TLS error, or errno text. */
 function tlsReason(err: Error): string {
   const reason = (err as { reason?: unknown }).reason;
-  if (typeof reason === 'string') return safeText(reason.toLowerCase());
+  if (typeof reason === 'string') return safeText(reason.toLowerCase(), { space: true });
   const m = /:([^:]+)$/.exec(err.message);
-  return safeText((m?.[1] ?? err.message).trim().toLowerCase());
+  return safeText((m?.[1] ?? err.message).trim().toLowerCase(), { space: true });
 }
 
 function fields(info: ConnectionInfo): ConnectionFields {

@@ -132,16 +132,18 @@ export function runServer(args: string[], env: Record<string, string | undefined
 }
 
 /** Connects with node's TLS client, sends `input` (then half-closes), returns everything read. */
-export function tlsExchange(port: number, input: string | Buffer = '', opts: tls.ConnectionOptions = {}): Promise<{ data: Buffer; socket: tls.TLSSocket }> {
+export function tlsExchange(port: number, input: string | Buffer = '', opts: tls.ConnectionOptions = {}): Promise<{ data: Buffer; socket: tls.TLSSocket; localPort: number }> {
   return new Promise((res, rej) => {
     const chunks: Buffer[] = [];
+    let localPort = 0;
     const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => {
+      localPort = s.localPort ?? 0;
       if (input.length > 0) s.write(input);
       s.end();
     });
     s.on('data', (d: Buffer) => chunks.push(d));
     s.on('error', rej);
-    s.on('close', () => res({ data: Buffer.concat(chunks), socket: s }));
+    s.on('close', () => res({ data: Buffer.concat(chunks), socket: s, localPort }));
   });
 }
 

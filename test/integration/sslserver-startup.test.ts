@@ -89,7 +89,7 @@ test('sslserver -v prints the settings and the status line at start', async () =
       `sslserver: ciphers ${pid} `,
       `sslserver: cafile ${pid} `,
       `sslserver: ccafile ${pid} `,
-      `sslserver: cadir ${pid} `,
+      `sslserver: cadir ${pid} /usr/local/ssl/certs`,
       `sslserver: certchainfile ${pid} `,
       `sslserver: cert ${pid} ${join(c, 'server.pem')}`,
       `sslserver: key ${pid} ${join(c, 'server.key')}`,
