@@ -8,6 +8,7 @@ import { tlsSettingsFromEnv } from '../tls/settings';
 import { createServerContext, loadTlsMaterial, type ServerTlsConfig } from '../tls/context';
 import type { ServerConfig } from './config';
 import { handleConnection, type SessionHost } from './session';
+import { Lookups } from '../lookup/identify';
 
 // Variables a rule may set to change the TLS set-up of its connections.
 const TLS_VARIABLES = ['CERTFILE', 'KEYFILE', 'CERTCHAINFILE', 'DHFILE', 'CIPHERS', 'CAFILE', 'CADIR', 'CCAFILE', 'VERIFYDEPTH'] as const;
@@ -17,6 +18,7 @@ const MAX_TLS_CONFIGS = 64;
 /** The server: owns the listener and every session's slot. */
 export class SslServer implements SessionHost {
   readonly limits: ConnectionLimits;
+  readonly lookups: Lookups;
   readonly serverPid = process.pid;
   private _listener: Listener | undefined;
   private _terminating = false;
@@ -35,6 +37,13 @@ export class SslServer implements SessionHost {
     private readonly _password?: Buffer,
   ) {
     this.limits = new ConnectionLimits(config.limit, config.maxConIp);
+    this.lookups = new Lookups({
+      lookupRemoteHost: config.lookupRemoteHost,
+      paranoid: config.paranoid,
+      lookupRemoteInfo: config.lookupRemoteInfo,
+      identTimeoutMs: config.identTimeoutMs,
+      ...(config.localName === undefined ? {} : { localName: config.localName }),
+    });
   }
 
   /** Binds and starts accepting. @throws SysError from bind/listen */

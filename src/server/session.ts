@@ -5,7 +5,9 @@ import { EXIT_PERMANENT, EXIT_TEMPORARY, errCode } from '../errors';
 import type { Log, ConnectionFields } from '../log/log';
 import type { ConnectionLimits } from '../listen/limits';
 import { lookupRules, type RuleMatch } from '../rules/rules-lookup';
-import { connectionEnv, normalizeAddress, type ConnectionInfo } from '../env/connection-env';
+import { normalizeAddress, type ConnectionInfo } from '../env/connection-env';
+import { programEnv } from './program-env';
+import { runDelayedTls } from './delayed-tls';
 import { safeText } from '../env/safe-text';
 import { sslEnv } from '../tls/ssl-env';
 import type { ServerTlsConfig } from '../tls/context';
@@ -14,17 +16,19 @@ import { relay } from '../spawn/relay';
 import * as native from '../sys/native';
 import type { ServerConfig } from './config';
 import { verifyClientCertificate } from './client-cert';
+import type { Lookups } from '../lookup/identify';
 
 // Exit codes the reference's per-connection process ends with; logged as raw wait status.
-const STATUS_DENY = EXIT_PERMANENT << 8; // 25600
-const STATUS_REJECTED = 110 << 8; // 28160: client certificate rejected, rules unreadable
-const STATUS_FAILED = EXIT_TEMPORARY << 8; // 28416: handshake or relay failure
+export const STATUS_DENY = EXIT_PERMANENT << 8; // 25600
+export const STATUS_REJECTED = 110 << 8; // 28160: client certificate rejected, rules unreadable
+export const STATUS_FAILED = EXIT_TEMPORARY << 8; // 28416: handshake or relay failure
 
 /** What a session needs from the server that runs it. */
 export interface SessionHost {
   readonly config: ServerConfig;
   readonly log: Log;
   readonly limits: ConnectionLimits;
+  readonly lookups: Lookups;
   /** The server's pid: stands in for the program's pid in lines about connections that never got one. */
   readonly serverPid: number;
   /** The TLS configuration for a connection, given the variables its rule set (CERTFILE, …). Throws ConfigError. */
@@ -36,7 +40,7 @@ export interface SessionHost {
 }
 
 /** How a session ended: the pid for the `ended by` line and the raw wait status. */
-interface SessionEnd {
+export interface SessionEnd {
   pid: number;
   status: number;
 }
@@ -70,7 +74,6 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
     remoteIp: remote.ip,
     remotePort: socket.remotePort ?? 0,
     ipv6: remote.ipv6,
-    ...(host.config.localName === undefined ? {} : { localHost: host.config.localName }),
   };
   serve(host, socket, info)
     .catch((err: unknown): SessionEnd => {
@@ -109,7 +112,14 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     }
   }
 
-  // TODO(#5): -h/-p PTR and paranoid lookups, -r IDENT, local name by PTR.
+  // -l / PTR of the local address, -h PTR (+ -p), -r IDENT: each bounded, none throws
+  const gone = new AbortController();
+  socket.once('close', () => gone.abort());
+  const ids = await host.lookups.identify({ remoteIp: info.remoteIp, remotePort: info.remotePort, localIp: info.localIp, localPort: info.localPort, ipv6: info.ipv6 }, gone.signal);
+  if (socket.destroyed) return { pid: serverPid, status: STATUS_FAILED };
+  if (ids.localHost !== undefined) info.localHost = ids.localHost;
+  if (ids.remoteHost !== undefined) info.remoteHost = ids.remoteHost;
+  if (ids.remoteInfo !== undefined) info.remoteInfo = ids.remoteInfo;
 
   if (config.rulesFile !== undefined && !skipRules) {
     const r = readRules(host, config.rulesFile, info.remoteIp, info.remoteHost, info.remoteInfo);
@@ -146,7 +156,10 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     return dropped(STATUS_FAILED);
   }
 
-  // TODO(#6): -n delayed TLS (UCSPI-TLS).
+  if (config.delayedTls) {
+    return runDelayedTls({ host, socket, info, env: programEnv(config, ruleEnv, info), tlsConfig, certHostName: ids.paranoidRejected ? info.remoteIp : info.remoteHost });
+  }
+
   const tlsSocket = new tls.TLSSocket(socket, {
     isServer: true,
     secureContext: tlsConfig.secureContext,
@@ -172,13 +185,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     }
   }
 
-  const env = new Map(config.baseEnv);
-  for (const [k, v] of ruleEnv) env.set(k, v);
-  // as ucspi-ssl: connection variables are set after the rules' ones, so they win
-  for (const [k, v] of connectionEnv(info, config.tcpEnv)) {
-    if (v === undefined) env.delete(k);
-    else env.set(k, v);
-  }
+  const env = programEnv(config, ruleEnv, info);
   let protocolCipher: string | undefined;
   if (config.sslEnv) {
     // one turn after 'secure': TLS 1.3 assigns the session id when the tickets are written
@@ -241,7 +248,7 @@ function readRules(host: SessionHost, file: string, ip: string, name?: string, i
 }
 
 /** Runs the server handshake with a deadline that client bytes do not extend; the reason on failure. */
-function handshake(tlsSocket: tls.TLSSocket, timeoutMs: number): Promise<string | undefined> {
+export function handshake(tlsSocket: tls.TLSSocket, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const done = (reason: string | undefined): void => {
       clearTimeout(timer);
@@ -262,14 +269,15 @@ function handshake(tlsSocket: tls.TLSSocket, timeoutMs: number): Promise<string 
 }
 
 /** OpenSSL's reason text (`wrong version number`) from a Node TLS error, or errno text. */
-function tlsReason(err: Error): string {
+export function tlsReason(err: Error): string {
   const reason = (err as { reason?: unknown }).reason;
   if (typeof reason === 'string') return safeText(reason.toLowerCase(), { space: true });
   const m = /:([^:]+)$/.exec(err.message);
   return safeText((m?.[1] ?? err.message).trim().toLowerCase(), { space: true });
 }
 
-function fields(info: ConnectionInfo): ConnectionFields {
+/** The `ok`/`deny` line fields of a connection, sanitised. */
+export function fields(info: ConnectionInfo): ConnectionFields {
   return {
     localHost: info.localHost === undefined ? '' : safeText(info.localHost),
     localIp: safeText(info.localIp),

@@ -1,0 +1,19 @@
+// The program's environment: the server's, then the rule's variables, then the connection's.
+import { connectionEnv, type ConnectionInfo } from '../env/connection-env';
+import type { ServerConfig } from './config';
+
+/**
+ * Builds the environment of a connection's program (before any SSL_* block).
+ * As ucspi-ssl: the rule's variables are set first and the connection variables after them,
+ * so a rule cannot fake TCPREMOTEIP; an undefined connection value removes the variable.
+ * @returns a fresh map the caller may extend
+ */
+export function programEnv(config: ServerConfig, ruleEnv: ReadonlyMap<string, string>, info: ConnectionInfo): Map<string, string> {
+  const env = new Map(config.baseEnv);
+  for (const [k, v] of ruleEnv) env.set(k, v);
+  for (const [k, v] of connectionEnv(info, config.tcpEnv)) {
+    if (v === undefined) env.delete(k);
+    else env.set(k, v);
+  }
+  return env;
+}
