@@ -255,16 +255,19 @@ export function handshake(tlsSocket: tls.TLSSocket, timeoutMs: number): Promise<
       tlsSocket.off('secure', onSecure);
       tlsSocket.off('error', onError);
       tlsSocket.off('close', onClose);
+      tlsSocket.off('end', onClose);
       resolve(reason);
     };
     const onSecure = (): void => done(undefined);
     const onError = (err: Error): void => done(tlsReason(err));
+    // allowHalfOpen: an EOF before the handshake ends is only 'end', not 'close'
     const onClose = (): void => done('unexpected eof while reading');
     // as ucspi-ssl: a timeout is logged with an empty reason
     const timer = setTimeout(() => done(''), timeoutMs);
     tlsSocket.once('secure', onSecure);
     tlsSocket.once('error', onError);
     tlsSocket.once('close', onClose);
+    tlsSocket.once('end', onClose);
   });
 }
 

@@ -132,11 +132,11 @@ export function runServer(args: string[], env: Record<string, string | undefined
 }
 
 /** Connects with node's TLS client, sends `input` (then half-closes), returns everything read. */
-export function tlsExchange(port: number, input: string | Buffer = '', opts: tls.ConnectionOptions = {}): Promise<{ data: Buffer; socket: tls.TLSSocket; localPort: number }> {
+export function tlsExchange(port: number, input: string | Buffer = '', opts: tls.ConnectionOptions & { localAddress?: string } = {}): Promise<{ data: Buffer; socket: tls.TLSSocket; localPort: number }> {
   return new Promise((res, rej) => {
     const chunks: Buffer[] = [];
     let localPort = 0;
-    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts } as tls.ConnectionOptions, () => {
       localPort = s.localPort ?? 0;
       if (input.length > 0) s.write(input);
       s.end();

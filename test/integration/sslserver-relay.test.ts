@@ -226,7 +226,7 @@ test('after 2000 connections with resets mid-handshake and mid-transfer, fds and
     }
     assert.deepEqual(now, { fds: baseFds, total: 0, zombies: 0 });
     // and it still serves
-    assert.equal((await tlsExchange(s.port)).data.toString(), 'ready\n');
+    assert.equal((await tlsExchange(s.port)).data.toString(), 'ready\nbye\n');
   } finally {
     await s.stop();
   }
