@@ -1,8 +1,17 @@
-// -n: UCSPI-TLS delayed STARTTLS. XXX: stub; issue #6 implements it.
-import type net from 'node:net';
+// -n: UCSPI-TLS delayed STARTTLS. The program owns the plaintext socket until it asks for TLS.
+import net from 'node:net';
+import tls from 'node:tls';
+import { EXIT_TEMPORARY } from '../errors';
 import type { ConnectionInfo } from '../env/connection-env';
+import { safeText } from '../env/safe-text';
 import type { ServerTlsConfig } from '../tls/context';
-import type { SessionEnd, SessionHost } from './session';
+import { sslEnv } from '../tls/ssl-env';
+import { encodeEnvBlock, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
+import { spawnProgram, type ChildHandle } from '../spawn/spawn';
+import { relay } from '../spawn/relay';
+import * as native from '../sys/native';
+import { verifyClientCertificate } from './client-cert';
+import { fields, handshake, tlsReason, STATUS_FAILED, type SessionEnd, type SessionHost } from './session';
 
 /** Everything a -n session needs from the connection path. */
 export interface DelayedTlsRequest {
@@ -17,9 +26,270 @@ export interface DelayedTlsRequest {
   certHostName: string | undefined;
 }
 
-/** Serves a -n connection to its end. Never throws. */
+/** The program's fds: 0 and 1 the socket, 2 our stderr, then the three UCSPI-TLS descriptors. */
+export const CTL_FD = 3;
+export const READ_FD = 4;
+export const WRITE_FD = 5;
+
+// After the program exits without a command, how long the control socket may still deliver one
+// (the byte and the exit can be seen in either order).
+const LATE_COMMAND_MS = 1000;
+
+type Wait =
+  | { kind: 'command'; command: UcspiTlsCommand }
+  | { kind: 'bad'; reason: string }
+  | { kind: 'exit' };
+
+/**
+ * Serves a -n connection to its end. Never throws.
+ *
+ * The program starts at once with fd 0/1 on the socket itself (we hold a copy but never read
+ * it: the socket stays paused), SSLCTLFD a socketpair end, SSLREADFD/SSLWRITEFD pipes. On `y`/`Y`
+ * the server wraps the socket in TLS from whatever the kernel holds next: bytes the client
+ * pipelined in plaintext after STARTTLS are either already in the program's own buffer (it must
+ * drop them) or reach OpenSSL as a broken record, never the program as decrypted data.
+ * @returns the pid and wait status for the `ended by` line
+ */
 export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd> {
-  req.host.log.logFailure('fatal', 111, 'delayed TLS (-n) is not implemented yet');
-  req.socket.destroy();
-  return { pid: req.host.serverPid, status: 111 << 8 };
+  const { host, socket, info } = req;
+  const { config, log, serverPid } = host;
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (!native.available() || fd === undefined || fd < 0) {
+    // socketpair/pipe for the child come from the addon; there is no pure-Node way to hand them over
+    log.logFailure('fatal', EXIT_TEMPORARY, 'unable to start UCSPI-TLS: native addon unavailable');
+    socket.destroy();
+    return { pid: serverPid, status: STATUS_FAILED };
+  }
+
+  if (config.banner !== '') {
+    // -B in -n mode is plaintext, ahead of anything the program writes
+    const written = await writeBounded(socket, config.banner, config.handshakeTimeoutMs);
+    if (!written) {
+      socket.destroy();
+      return { pid: serverPid, status: STATUS_FAILED };
+    }
+  }
+
+  // The socket's file description is shared with the program: Node made it non-blocking, and
+  // a program reading fd 0 with plain read(2) (a shell, djb-style code) would see EAGAIN.
+  // As the reference's ndelay_on after the command, it turns non-blocking again for TLS.
+  const handle = (socket as unknown as { _handle?: { setBlocking?: (b: boolean) => number } })._handle;
+  handle?.setBlocking?.(true);
+
+  const owned: number[] = [];
+  const closeOwned = (...fds: number[]): void => {
+    for (const f of fds) {
+      const i = owned.indexOf(f);
+      if (i < 0) continue;
+      owned.splice(i, 1);
+      native.close(f);
+    }
+  };
+  let ctlOurs: number, ctlChild: number, readR: number, readW: number, writeR: number, writeW: number;
+  let child: ChildHandle;
+  try {
+    [ctlOurs, ctlChild] = native.socketpair();
+    owned.push(ctlOurs, ctlChild);
+    [readR, readW] = native.pipe();
+    owned.push(readR, readW);
+    [writeR, writeW] = native.pipe();
+    owned.push(writeR, writeW);
+    const env = new Map(req.env);
+    env.set('SSLCTLFD', String(CTL_FD));
+    env.set('SSLREADFD', String(READ_FD));
+    env.set('SSLWRITEFD', String(WRITE_FD));
+    child = await spawnProgram({
+      file: config.program[0] ?? '',
+      argv: config.program,
+      env: Array.from(env, ([k, v]) => `${k}=${v}`),
+      fds: [fd, fd, 2, ctlChild, readR, writeW],
+      ...(config.uid === undefined ? {} : { uid: config.uid }),
+      ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
+      ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
+    });
+  } catch (err) {
+    closeOwned(...owned.slice());
+    log.logFailure('fatal', EXIT_TEMPORARY, `unable to run: ${safeText(config.program[0] ?? '')} ${safeText((err as Error).message, { space: true })}`);
+    socket.destroy();
+    return { pid: serverPid, status: STATUS_FAILED };
+  }
+  // the child has its copies; ours of its ends would keep EOF from ever coming
+  closeOwned(ctlChild, readR, writeW);
+  const pid = child.pid;
+  let exited = false;
+  void child.exited.then(() => {
+    exited = true;
+  });
+  log.logPid(pid, info.remoteIp);
+  log.logOk(pid, fields(info));
+
+  const ctl = new net.Socket({ fd: ctlOurs, readable: true, writable: true });
+  owned.splice(owned.indexOf(ctlOurs), 1); // the net.Socket owns it now
+  ctl.on('error', () => {
+    // EPIPE/ECONNRESET: the program closed its end; what that means is decided below
+  });
+
+  const stopProgram = async (): Promise<number> => {
+    if (!exited) child.kill('SIGTERM');
+    return child.exited;
+  };
+  const cleanup = (): void => {
+    ctl.destroy();
+    closeOwned(...owned.slice());
+  };
+
+  const wait = await waitForCommand(ctl, child);
+  if (wait.kind === 'exit') {
+    // a plain session: the program has closed the connection on its side; close our copy.
+    // As the reference, `tls PID accept` is still logged.
+    log.logTlsAccept(pid);
+    socket.destroy();
+    cleanup();
+    return { pid, status: await child.exited };
+  }
+  if (wait.kind === 'bad') {
+    log.logFailure('error', EXIT_TEMPORARY, `bad UCSPI-TLS command from pid: ${pid} ${safeText(wait.reason, { space: true })}`);
+    socket.destroy();
+    cleanup();
+    await stopProgram();
+    return { pid, status: STATUS_FAILED };
+  }
+
+  // From here any byte on the control socket is a protocol error that ends the session.
+  let violation: string | undefined;
+  let tlsSocket: tls.TLSSocket | undefined;
+  ctl.on('data', (chunk: Buffer) => {
+    if (violation !== undefined) return;
+    violation = `${chunk.length} unexpected byte(s) after UCSPI-TLS command`;
+    log.logFailure('error', EXIT_TEMPORARY, `bad UCSPI-TLS command from pid: ${pid} ${violation}`);
+    if (tlsSocket !== undefined) tlsSocket.destroy();
+    else socket.destroy();
+  });
+  ctl.resume();
+
+  handle?.setBlocking?.(false);
+  tlsSocket = new tls.TLSSocket(socket, {
+    isServer: true,
+    secureContext: req.tlsConfig.secureContext,
+    requestCert: req.tlsConfig.requestCert,
+    rejectUnauthorized: false,
+  });
+  tlsSocket.on('error', () => {
+    // reported through the handshake or the relay
+  });
+  const hs = await handshake(tlsSocket, config.handshakeTimeoutMs);
+  if (violation !== undefined || hs !== undefined) {
+    if (violation === undefined) log.logFailure('fatal', EXIT_TEMPORARY, `unable to accept TLS from: ${info.remoteIp} for pid: ${pid} ${hs ?? ''}`);
+    tlsSocket.destroy();
+    cleanup();
+    await stopProgram();
+    return { pid, status: STATUS_FAILED };
+  }
+
+  if (config.clientCert !== 'none') {
+    const verdict = verifyClientCertificate(tlsSocket, req.tlsConfig, config.clientCert, req.certHostName);
+    if (verdict.ok === false) {
+      log.logFailure(verdict.kind, verdict.code, verdict.text(info.remoteIp, pid));
+      tlsSocket.destroy();
+      cleanup();
+      await stopProgram();
+      return { pid, status: verdict.code << 8 };
+    }
+  }
+
+  let protocolCipher: string | undefined;
+  if (wait.command === 'Y') {
+    // one turn after 'secure': TLS 1.3 assigns the session id when the tickets are written
+    await new Promise((r) => setImmediate(r));
+    let block: Buffer;
+    try {
+      const entries = sslEnv(tlsSocket, req.tlsConfig);
+      block = encodeEnvBlock(entries);
+      const get = (k: string): string => entries.find(([n]) => n === k)?.[1] ?? '';
+      protocolCipher = `${get('SSL_PROTOCOL')}:${get('SSL_CIPHER')}`;
+    } catch (err) {
+      log.logFailure('fatal', EXIT_TEMPORARY, `unable to write SSL environment: ${safeText((err as Error).message, { space: true })}`);
+      tlsSocket.destroy();
+      cleanup();
+      await stopProgram();
+      return { pid, status: STATUS_FAILED };
+    }
+    ctl.write(block);
+  }
+  if (config.clientCert !== 'none') log.logClientCertOk(info.remoteIp, pid);
+  log.logTlsAccept(pid, protocolCipher);
+
+  const progIn = new net.Socket({ fd: readW, readable: false, writable: true });
+  owned.splice(owned.indexOf(readW), 1);
+  const progOut = new net.Socket({ fd: writeR, readable: true, writable: false });
+  owned.splice(owned.indexOf(writeR), 1);
+  progIn.on('error', () => {
+    // EPIPE when the program does not read: handled by the relay
+  });
+  const end = await relay(tlsSocket, progIn, progOut, { idleTimeoutMs: config.idleTimeoutMs });
+  if (end.kind !== 'done' && violation === undefined) {
+    const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
+    log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);
+  }
+  cleanup();
+  // as ucspi-ssl: when the session is over the program is sent SIGTERM (it has usually exited)
+  const status = await stopProgram();
+  return { pid, status: violation === undefined ? status : STATUS_FAILED };
+}
+
+/** The first command on the control socket, a protocol error, or the program's exit without one. */
+function waitForCommand(ctl: net.Socket, child: ChildHandle): Promise<Wait> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let lateTimer: NodeJS.Timeout | undefined;
+    const done = (w: Wait): void => {
+      if (settled) return;
+      settled = true;
+      if (lateTimer !== undefined) clearTimeout(lateTimer);
+      ctl.off('data', onData);
+      ctl.off('end', onEnd);
+      ctl.off('close', onEnd);
+      // stop reading until the caller decides what further bytes mean
+      ctl.pause();
+      resolve(w);
+    };
+    let exited = false;
+    let eof = false;
+    const onData = (chunk: Buffer): void => {
+      try {
+        done({ kind: 'command', command: parseControlCommand(chunk) });
+      } catch (err) {
+        done({ kind: 'bad', reason: (err as Error).message });
+      }
+    };
+    const onEnd = (): void => {
+      // the program closed SSLCTLFD without a command: it stays plain; wait for its exit
+      eof = true;
+      if (exited) done({ kind: 'exit' });
+    };
+    ctl.on('data', onData);
+    ctl.once('end', onEnd);
+    ctl.once('close', onEnd);
+    void child.exited.then(() => {
+      exited = true;
+      if (eof) {
+        done({ kind: 'exit' });
+        return;
+      }
+      // a descendant may still hold SSLCTLFD; a command written just before the exit is still honoured
+      lateTimer = setTimeout(() => done({ kind: 'exit' }), LATE_COMMAND_MS);
+      lateTimer.unref();
+    });
+  });
+}
+
+/** Writes to the (paused) socket and waits until the kernel has it, at most `ms`. */
+function writeBounded(socket: net.Socket, data: string, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.write(data, (err) => {
+      clearTimeout(timer);
+      resolve(err == null);
+    });
+  });
 }
