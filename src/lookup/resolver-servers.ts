@@ -18,7 +18,7 @@ export const DEFAULT_RESOLVER = '127.0.0.1';
 export function resolverServersFromEnv(env: Readonly<Record<string, string | undefined>>, resolvConf = '/etc/resolv.conf'): string[] {
   const fromEnv = env.DNSCACHEIP;
   if (fromEnv !== undefined) {
-    const list = fromEnv.split(/[\s,]+/).filter((a) => isIP(a) !== 0);
+    const list = fromEnv.split(/[\s,]+/).filter(isPlainIp);
     if (list.length > 0) return list;
   }
   let text = '';
@@ -30,8 +30,12 @@ export function resolverServersFromEnv(env: Readonly<Record<string, string | und
   const list: string[] = [];
   for (const line of text.split('\n')) {
     const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    // a zone suffix (fe80::1%eth0) is accepted by c-ares' setServers only in brackets; keep plain addresses
-    if (m !== null && isIP(m[1] as string) !== 0) list.push(m[1] as string);
+    if (m !== null && isPlainIp(m[1] as string)) list.push(m[1] as string);
   }
   return list.length > 0 ? list : [DEFAULT_RESOLVER];
+}
+
+// an address c-ares' setServers takes as is; zone suffixes (fe80::1%eth0) are left out
+function isPlainIp(a: string): boolean {
+  return isIP(a) !== 0 && !a.includes('%');
 }
