@@ -1,6 +1,6 @@
 // Test harness: runs the built sslserver on port 0, reads the port from -1, collects stderr lines.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -132,18 +132,20 @@ export function runServer(args: string[], env: Record<string, string | undefined
 }
 
 /** Connects with node's TLS client, sends `input` (then half-closes), returns everything read. */
-export function tlsExchange(port: number, input: string | Buffer = '', opts: tls.ConnectionOptions & { localAddress?: string } = {}): Promise<{ data: Buffer; socket: tls.TLSSocket; localPort: number }> {
+export function tlsExchange(port: number, input: string | Buffer = '', opts: tls.ConnectionOptions & { localAddress?: string } = {}): Promise<{ data: Buffer; socket: tls.TLSSocket; localPort: number; peer: X509Certificate | undefined }> {
   return new Promise((res, rej) => {
     const chunks: Buffer[] = [];
     let localPort = 0;
+    let peer: X509Certificate | undefined;
     const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts } as tls.ConnectionOptions, () => {
       localPort = s.localPort ?? 0;
+      peer = s.getPeerX509Certificate();
       if (input.length > 0) s.write(input);
       s.end();
     });
     s.on('data', (d: Buffer) => chunks.push(d));
     s.on('error', rej);
-    s.on('close', () => res({ data: Buffer.concat(chunks), socket: s, localPort }));
+    s.on('close', () => res({ data: Buffer.concat(chunks), socket: s, localPort, peer }));
   });
 }
 

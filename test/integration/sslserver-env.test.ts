@@ -40,7 +40,10 @@ for (const impl of ['native', 'node'] as const) {
       const pidLine = await s.waitFor(/^sslserver: pid [0-9]+ from 127\.0\.0\.1$/);
       const pid = /pid ([0-9]+)/.exec(pidLine)?.[1];
       await s.waitFor(new RegExp(`^sslserver: ended by ${pid} status 0$`));
-      const lines = s.lines().filter((l) => !/^sslserver: (ciphers|cafile|ccafile|cadir|certchainfile|cert|key|dhparam) /.test(l));
+      const connectionLines = (): string[] => s.lines().filter((l) => !/^sslserver: (ciphers|cafile|ccafile|cadir|certchainfile|cert|key|dhparam) /.test(l));
+      // the status line follows `ended by` in a separate write: wait for it, bounded
+      for (let i = 0; i < 50 && connectionLines().length < 7; i++) await new Promise((r) => setTimeout(r, 100));
+      const lines = connectionLines();
       assert.deepEqual(lines, [
         'sslserver: status: 0/40/40',
         'sslserver: status: 1/40/40',
