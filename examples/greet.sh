@@ -4,4 +4,4 @@
 echo "Hello ${SSLREMOTEIP}:${SSLREMOTEPORT}, this is ${SSLLOCALHOST:-sslserver} on ${SSLLOCALIP}:${SSLLOCALPORT}."
 [ -n "$SSL_PROTOCOL" ] && echo "Your connection: ${SSL_PROTOCOL} ${SSL_CIPHER}; rule says: ${GREETING:-nothing}."
 echo "Type lines; they come back in upper case. Close with Ctrl-D."
-exec tr '[:lower:]' '[:upper:]'
+exec sed -u 's/.*/\U&/'
