@@ -186,8 +186,9 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     return { pid, status: STATUS_FAILED };
   }
 
-  if (config.clientCert !== 'none') {
-    const verdict = verifyClientCertificate(tlsSocket, req.tlsConfig, config.clientCert, req.certHostName);
+  // the effective policy: CCAFILE=- (global or from a rule) turns -m/-z off
+  if (req.tlsConfig.clientCert !== 'none') {
+    const verdict = verifyClientCertificate(tlsSocket, req.tlsConfig, req.tlsConfig.clientCert, req.certHostName);
     if (verdict.ok === false) {
       log.logFailure(verdict.kind, verdict.code, verdict.text(info.remoteIp, pid));
       tlsSocket.destroy();
@@ -216,7 +217,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     }
     ctl.write(block);
   }
-  if (config.clientCert !== 'none') log.logClientCertOk(info.remoteIp, pid);
+  if (req.tlsConfig.clientCert !== 'none') log.logClientCertOk(info.remoteIp, pid);
   log.logTlsAccept(pid, protocolCipher);
 
   const progIn = new net.Socket({ fd: readW, readable: false, writable: true });

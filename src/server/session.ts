@@ -75,6 +75,9 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
     remotePort: socket.remotePort ?? 0,
     ipv6: remote.ipv6,
   };
+  // TCP6INTERFACE for a link-local peer: the zone Node reports, else the interface we are bound to
+  const zone = remoteAddress.includes('%') ? remoteAddress.slice(remoteAddress.indexOf('%') + 1) : host.config.interfaceName;
+  if (remote.ipv6 && /^fe[89ab]/i.test(remote.ip) && zone !== undefined) info.interfaceName = zone;
   serve(host, socket, info)
     .catch((err: unknown): SessionEnd => {
       // a bug, not a client's doing: keep serving others
@@ -176,8 +179,10 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     return { pid: serverPid, status: STATUS_FAILED };
   }
 
-  if (config.clientCert !== 'none') {
-    const verdict = verifyClientCertificate(tlsSocket, tlsConfig, config.clientCert, info.remoteHost);
+  // the effective policy: CCAFILE=- (global or from a rule) turns -m/-z off
+  if (tlsConfig.clientCert !== 'none') {
+    // as sslserver.c: when -p rejected the PTR name, the certificate is checked against the IP text
+    const verdict = verifyClientCertificate(tlsSocket, tlsConfig, tlsConfig.clientCert, ids.paranoidRejected ? info.remoteIp : info.remoteHost);
     if (verdict.ok === false) {
       log.logFailure(verdict.kind, verdict.code, verdict.text(info.remoteIp, serverPid));
       tlsSocket.destroy();
@@ -220,7 +225,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
   if (log.verbose) {
     log.logPid(pid, info.remoteIp);
     log.logOk(pid, fields(info));
-    if (config.clientCert !== 'none') log.logClientCertOk(info.remoteIp, pid);
+    if (tlsConfig.clientCert !== 'none') log.logClientCertOk(info.remoteIp, pid);
     log.logTlsAccept(pid, protocolCipher);
   }
 
