@@ -154,7 +154,7 @@ describe('sslserver lookups', () => {
   });
 
   it('50 connections waiting on a silent resolver and IDENT server do not hold up a normal client', async () => {
-    const s = await startServer(['-v', '-h', '-p', '-r', '-c', '200', '127.0.0.1', '0', PRINT_ENV], { env: ENV });
+    const s = await startServer(['-v', '-h', '-p', '-r', '-t', '5', '-c', '200', '127.0.0.1', '0', PRINT_ENV], { env: ENV });
     const waiting: net.Socket[] = [];
     try {
       const t0 = performance.now();
