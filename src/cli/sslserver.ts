@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     ...(opts.uid === undefined ? {} : { uid: opts.uid }),
     ...(opts.gid === undefined ? {} : { gid: opts.gid }),
     ...(opts.localName === undefined ? {} : { localName: opts.localName }),
+    ...((opts.interfaceName ?? bind.zone) === undefined ? {} : { interfaceName: opts.interfaceName ?? bind.zone }),
   };
 
   // as ucspi-ssl: bind, print -1, then read the password and load the TLS material

@@ -10,6 +10,8 @@ export interface BindAddress {
   family: 4 | 6;
   /** false on `::` and `:0`: dual stack, IPv4 peers arrive as plain IPv4 addresses. */
   v6only: boolean;
+  /** The `%zone` of a link-local literal (`fe80::1%eth0`): the interface to bind to. */
+  zone?: string;
 }
 
 /**
@@ -22,9 +24,10 @@ export interface BindAddress {
 export async function resolveBindAddress(host: string, family: 0 | 4 | 6): Promise<BindAddress> {
   if (host === '0') return { address: '0.0.0.0', family: 4, v6only: false };
   if (host === '::' || host === ':0') return { address: '::', family: 6, v6only: false };
-  const literal = isIP(host.replace(/%.*$/, ''));
+  const [bare = host, zone] = host.split('%', 2);
+  const literal = isIP(bare);
   if (literal === 4) return { address: host, family: 4, v6only: false };
-  if (literal === 6) return { address: host, family: 6, v6only: true };
+  if (literal === 6) return { address: bare, family: 6, v6only: true, ...(zone === undefined || zone === '' ? {} : { zone }) };
   // A name: unlike the reference's DNS-only stub we use the system resolver, so that
   // `localhost` and /etc/hosts names work as an administrator expects for a listen address.
   try {

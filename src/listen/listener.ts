@@ -51,6 +51,8 @@ export class Listener {
    * @throws SysError from socket/bind/listen (code EADDRINUSE, EACCES, EADDRNOTAVAIL, ENODEV…)
    */
   static async open(opts: ListenerOptions, onConnection: ConnectionHandler): Promise<Listener> {
+    // -I, or the zone of a link-local literal: SO_BINDTODEVICE also scopes fe80::
+    const device = opts.interfaceName ?? opts.bind.zone;
     if (native.available()) {
       const bound = native.listenTcp({
         address: opts.bind.address,
@@ -60,13 +62,13 @@ export class Listener {
         backlog: opts.backlog,
         reuseAddr: true,
         reusePort: opts.reusePort ?? false,
-        ...(opts.interfaceName === undefined ? {} : { device: opts.interfaceName }),
+        ...(device === undefined ? {} : { device }),
       });
       const l = new Listener(bound.address, bound.port, bound.fd, onConnection);
       await l._startServer();
       return l;
     }
-    if (opts.interfaceName !== undefined) throw new SysError('ENOSYS', 'setsockopt SO_BINDTODEVICE');
+    if (device !== undefined) throw new SysError('ENOSYS', 'setsockopt SO_BINDTODEVICE');
     const server = newServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(SysError.from(err, 'bind')));

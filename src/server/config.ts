@@ -28,4 +28,6 @@ export interface ServerConfig {
   clientCert: ClientCertMode;
   killIpOptions: boolean;
   noDelay: boolean;
+  /** -I: the interface the listener is bound to. */
+  interfaceName?: string;
 }

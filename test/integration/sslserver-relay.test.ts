@@ -66,36 +66,38 @@ test('256 MiB program -> client arrive intact, then close_notify', async () => {
   }
 });
 
-test('half-close: the program still writes after the client closed its side, and the client still writes after the program closed stdout', async () => {
-  const s = await startServer(['-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hold.sh')]);
-  try {
-    // client ends first: hold.sh sees EOF, then its "bye" still reaches the client
-    const { data } = await tlsExchange(s.port);
-    assert.equal(data.toString(), 'ready\nbye\n');
-  } finally {
-    await s.stop();
-  }
-  // program ends first (hello.sh exits at once): the client gets close_notify, its own late
-  // write does not disturb the server
-  const s2 = await startServer(['-v', '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh'), '3']);
-  try {
-    const got = await new Promise<string>((res, rej) => {
-      let out = '';
-      const c = tls.connect({ host: '127.0.0.1', port: s2.port, rejectUnauthorized: false, allowHalfOpen: true } as tls.ConnectionOptions);
-      c.on('data', (d: Buffer) => (out += d.toString()));
-      c.on('end', () => {
-        c.write('late\n');
-        c.end();
+for (const impl of ['native', 'node'] as const) {
+  test(`[${impl}] half-close: the program still writes after the client closed its side, and the client still writes after the program closed stdout`, async () => {
+    const s = await startServer(['-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hold.sh')], { spawnImpl: impl });
+    try {
+      // client ends first: hold.sh sees EOF, then its "bye" still reaches the client
+      const { data } = await tlsExchange(s.port);
+      assert.equal(data.toString(), 'ready\nbye\n');
+    } finally {
+      await s.stop();
+    }
+    // program ends first (hello.sh exits at once): the client gets close_notify, its own late
+    // write does not disturb the server
+    const s2 = await startServer(['-v', '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh'), '3'], { spawnImpl: impl });
+    try {
+      const got = await new Promise<string>((res, rej) => {
+        let out = '';
+        const c = tls.connect({ host: '127.0.0.1', port: s2.port, rejectUnauthorized: false, allowHalfOpen: true } as tls.ConnectionOptions);
+        c.on('data', (d: Buffer) => (out += d.toString()));
+        c.on('end', () => {
+          c.write('late\n');
+          c.end();
+        });
+        c.on('error', rej);
+        c.on('close', () => res(out));
       });
-      c.on('error', rej);
-      c.on('close', () => res(out));
-    });
-    assert.equal(got, 'hello from 127.0.0.1\n');
-    assert.match(await s2.waitFor(/ended by/), /^sslserver: ended by [0-9]+ status 768$/);
-  } finally {
-    await s2.stop();
-  }
-});
+      assert.equal(got, 'hello from 127.0.0.1\n');
+      assert.match(await s2.waitFor(/ended by/), /^sslserver: ended by [0-9]+ status 768$/);
+    } finally {
+      await s2.stop();
+    }
+  });
+}
 
 test('-T drops a silent client and a dribbling one at the deadline, bytes do not extend it', async () => {
   const s = await startServer(['-T', '1', '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh')]);
@@ -124,23 +126,25 @@ function sock_noerr(s: net.Socket): void {
   s.on('error', () => undefined);
 }
 
-test('-w ends a session where nothing moves, and the program is stopped', async () => {
-  const s = await startServer(['-v', '-w', '1', '-H', '-R', '127.0.0.1', '0', '/bin/sleep', '30']);
-  try {
-    const t0 = Date.now();
-    await new Promise<void>((res) => {
-      const c = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
-      c.on('error', () => undefined);
-      c.on('close', () => res());
-    });
-    const took = Date.now() - t0;
-    assert.ok(took >= 900 && took < 5000, `closed after ${took} ms`);
-    assert.match(await s.waitFor(/unable to speak TLS/), /^sslserver: error: \(111\) unable to speak TLS with: 127\.0\.0\.1 for pid: [0-9]+ $/);
-    assert.match(await s.waitFor(/ended by/), /^sslserver: ended by [0-9]+ status 15$/);
-  } finally {
-    await s.stop();
-  }
-});
+for (const impl of ['native', 'node'] as const) {
+  test(`[${impl}] -w ends a session where nothing moves, and the program is stopped`, async () => {
+    const s = await startServer(['-v', '-w', '1', '-H', '-R', '127.0.0.1', '0', '/bin/sleep', '30'], { spawnImpl: impl });
+    try {
+      const t0 = Date.now();
+      await new Promise<void>((res) => {
+        const c = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
+        c.on('error', () => undefined);
+        c.on('close', () => res());
+      });
+      const took = Date.now() - t0;
+      assert.ok(took >= 900 && took < 5000, `closed after ${took} ms`);
+      assert.match(await s.waitFor(/unable to speak TLS/), /^sslserver: error: \(111\) unable to speak TLS with: 127\.0\.0\.1 for pid: [0-9]+ $/);
+      assert.match(await s.waitFor(/ended by/), /^sslserver: ended by [0-9]+ status 15$/);
+    } finally {
+      await s.stop();
+    }
+  });
+}
 
 test('SIGTERM with no session open: the server exits 0 at once', async () => {
   const s = await startServer(['-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh')]);

@@ -140,3 +140,18 @@ test('a rule can choose the certificate of its connections (CERTFILE/KEYFILE)', 
     rmSync(dir, { recursive: true });
   }
 });
+
+test('-x: an IPv6 CIDR rule matches a peer inside the prefix', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+  try {
+    const cdb = compile(dir, 'rules.cdb', '::/64:allow,V6NET="yes"\n::2:deny\n:deny\n');
+    const s = await startServer(['-x', cdb, '-H', '-R', '::1', '0', PRINT_ENV]);
+    try {
+      assert.equal(parseEnv(await tryExchange(s.port, '::1')).get('V6NET'), 'yes');
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
