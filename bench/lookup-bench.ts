@@ -1,5 +1,6 @@
 // Cost of the lookups in the accept path: TLS connections per second with -h (PTR from a local test
 // DNS server, local name cached) versus -H and -h -p; otherwise the same server (-R, /bin/sh program).
+// Run as root (binds 127.0.8.53:53): npm run build && node dist/bench/lookup-bench.js [seconds] [in-flight]
 // The server's resolver list comes from DNSCACHEIP (src/lookup/resolver-servers.ts).
 import { join } from 'node:path';
 import { FIXTURES, startServer, tlsExchange } from '../test/integration/harness';
