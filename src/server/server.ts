@@ -9,6 +9,7 @@ import { createServerContext, loadTlsMaterial, type ServerTlsConfig } from '../t
 import type { ServerConfig } from './config';
 import { handleConnection, type SessionHost } from './session';
 import { Lookups } from '../lookup/identify';
+import { resolverServersFromEnv } from '../lookup/resolver-servers';
 
 // Variables a rule may set to change the TLS set-up of its connections.
 const TLS_VARIABLES = ['CERTFILE', 'KEYFILE', 'CERTCHAINFILE', 'DHFILE', 'CIPHERS', 'CAFILE', 'CADIR', 'CCAFILE', 'VERIFYDEPTH'] as const;
@@ -42,6 +43,7 @@ export class SslServer implements SessionHost {
       paranoid: config.paranoid,
       lookupRemoteInfo: config.lookupRemoteInfo,
       identTimeoutMs: config.identTimeoutMs,
+      resolvers: resolverServersFromEnv(Object.fromEntries(config.baseEnv)),
       ...(config.localName === undefined ? {} : { localName: config.localName }),
     });
   }
