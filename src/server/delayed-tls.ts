@@ -9,6 +9,7 @@ import { sslEnv } from '../tls/ssl-env';
 import { encodeEnvBlock, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
 import { spawnProgram, type ChildHandle } from '../spawn/spawn';
 import { relay } from '../spawn/relay';
+import { EXIT_GRACE_MS, stopProgram as stopChild } from '../spawn/stop';
 import * as native from '../sys/native';
 import { verifyClientCertificate } from './client-cert';
 import { fields, handshake, tlsReason, STATUS_FAILED, type SessionEnd, type SessionHost } from './session';
@@ -116,10 +117,6 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   // the child has its copies; ours of its ends would keep EOF from ever coming
   closeOwned(ctlChild, readR, writeW);
   const pid = child.pid;
-  let exited = false;
-  void child.exited.then(() => {
-    exited = true;
-  });
   log.logPid(pid, info.remoteIp);
   log.logOk(pid, fields(info));
 
@@ -129,10 +126,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     // EPIPE/ECONNRESET: the program closed its end; what that means is decided below
   });
 
-  const stopProgram = async (): Promise<number> => {
-    if (!exited) child.kill('SIGTERM');
-    return child.exited;
-  };
+  const stopProgram = (graceMs = 0): Promise<number> => stopChild(child, graceMs);
   const cleanup = (): void => {
     ctl.destroy();
     closeOwned(...owned.slice());
@@ -233,8 +227,9 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);
   }
   cleanup();
-  // as ucspi-ssl: when the session is over the program is sent SIGTERM (it has usually exited)
-  const status = await stopProgram();
+  // as ucspi-ssl, a program still running when its session is over gets SIGTERM, after a
+  // grace period when the session ended normally (see EXIT_GRACE_MS)
+  const status = await stopProgram(end.kind === 'done' ? EXIT_GRACE_MS : 0);
   return { pid, status: violation === undefined ? status : STATUS_FAILED };
 }
 

@@ -13,6 +13,7 @@ import { sslEnv } from '../tls/ssl-env';
 import type { ServerTlsConfig } from '../tls/context';
 import { startProgram, type RunningProgram } from '../spawn/program';
 import { relay } from '../spawn/relay';
+import { EXIT_GRACE_MS, stopProgram } from '../spawn/stop';
 import * as native from '../sys/native';
 import type { ServerConfig } from './config';
 import { verifyClientCertificate } from './client-cert';
@@ -234,9 +235,9 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);
   }
-  // as ucspi-ssl: when the session is over the program is sent SIGTERM (it has usually exited)
-  if (!prog.exitedAlready()) prog.child.kill('SIGTERM');
-  const status = await prog.child.exited;
+  // as ucspi-ssl, a program still running when its session is over gets SIGTERM; but only
+  // after a grace period when the session ended normally (see EXIT_GRACE_MS)
+  const status = await stopProgram(prog.child, end.kind === 'done' ? EXIT_GRACE_MS : 0);
   return { pid, status };
 }
 

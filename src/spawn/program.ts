@@ -22,8 +22,6 @@ export interface RunningProgram {
   readonly stdin: Writable;
   /** Our end of the program's fd 1. */
   readonly stdout: Readable;
-  /** True once the program has been reaped. */
-  exitedAlready(): boolean;
 }
 
 /**
@@ -105,14 +103,10 @@ async function startFallback(file: string, req: ProgramRequest): Promise<Running
 }
 
 function wrap(child: ChildHandle, stdin: Writable, stdout: Readable): RunningProgram {
-  let reaped = false;
-  void child.exited.then(() => {
-    reaped = true;
-  });
   stdin.on('error', () => {
     // EPIPE when the program does not read: handled by the relay
   });
-  return { child, stdin, stdout, exitedAlready: () => reaped };
+  return { child, stdin, stdout };
 }
 
 function envObject(env: readonly string[]): Record<string, string> {

@@ -115,9 +115,8 @@ test('-m: a verified certificate is accepted; SSL_CLIENT_* match openssl x509 an
     assert.equal(env.get('SSL_CLIENT_I_DN_CN'), 'Acceptance Root CA');
     assert.equal(env.get('SSL_CLIENT_VERIFY'), 'SUCCESS');
     const pid = (/pid ([0-9]+)/.exec(await s.waitFor(/^sslserver: pid /)) as RegExpExecArray)[1] as string;
-    // XXX: the status is not asserted here: under load the normal-mode teardown has been seen to
-    // SIGTERM print-env.sh's `cat` after the relay ended (status 15); reported to the lead
-    await s.waitFor(new RegExp(`^sslserver: ended by ${pid} status `));
+    // the program exits by itself after the client's close_notify: no SIGTERM race (EXIT_GRACE_MS)
+    await s.waitFor(new RegExp(`^sslserver: ended by ${pid} status 0$`));
     assert.ok(s.lines().includes(`sslserver: info: valid client cert received from: 127.0.0.1 for pid: ${pid}`));
   });
 });
