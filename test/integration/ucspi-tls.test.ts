@@ -79,7 +79,9 @@ function probeClient(port: number, opts: { host?: string; plainSend?: string; tl
 
 /** The server's -v lines for one pid, without the start-up and status lines. */
 function sessionLines(s: RunningServer, pid: string): string[] {
-  return s.lines().filter((l) => l.includes(` ${pid} `) || l.endsWith(` ${pid}`) || l.includes(`pid: ${pid} `));
+  // the lines that carry PID in their pid field (a start-up line may hold the same digits, e.g. `dhparam … 4096`)
+  const re = new RegExp(`^sslserver: (pid ${pid} from |ok ${pid} |deny ${pid} |tls ${pid} accept|ended by ${pid} status |.* for pid: ${pid}( |$))`);
+  return s.lines().filter((l) => re.test(l));
 }
 
 async function pidOf(s: RunningServer): Promise<string> {
