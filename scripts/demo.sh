@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: sets up (scripts/setup.sh), walks through tcprules/tcprulescheck, then runs a TLS
-# demo server on loopback with a freshly generated test certificate and examples/greet.sh.
+# demo server on loopback with a freshly generated test certificate and examples/greet.sh, and a
+# STARTTLS mail server (sslserver -n + examples/smtp-starttls.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -28,8 +29,18 @@ for ip in 127.0.0.1 127.0.0.2 192.0.2.7 ::1; do
   env - TCPREMOTEIP="$ip" "$node" dist/src/cli/tcprulescheck.js "$DEMO/rules.cdb" | sed 's/^/   /'
 done
 
-echo "== 3. sslserver on 127.0.0.1:$PORT and [::1]:$PORT (Ctrl-C stops it). Try:"
+SMTP_PORT=${DEMO_SMTP_PORT:-2525}
+export CERTFILE="$DEMO/certs/server.pem" KEYFILE="$DEMO/certs/server.key" DHFILE=
+
+echo "== 3. a mail server with STARTTLS through UCSPI-TLS (-n) on 127.0.0.1:$SMTP_PORT, mail in $DEMO/mail.mbox"
+SMTP_SPOOL="$DEMO/mail.mbox" "$node" dist/src/cli/sslserver.js -v -n -H -R -l localhost \
+  127.0.0.1 "$SMTP_PORT" examples/smtp-starttls.js &
+smtp=$!
+trap 'kill "$smtp" 2>/dev/null' EXIT
+
+echo "== 4. sslserver on 127.0.0.1:$PORT and [::1]:$PORT (Ctrl-C stops both). Try:"
 echo "   openssl s_client -connect 127.0.0.1:$PORT -quiet"
 echo "   openssl s_client -connect '[::1]:$PORT' -quiet"
-export CERTFILE="$DEMO/certs/server.pem" KEYFILE="$DEMO/certs/server.key" DHFILE=
-exec "$node" dist/src/cli/sslserver.js -v -s -H -R -l localhost -x "$DEMO/rules.cdb" :0 "$PORT" examples/greet.sh
+echo "   swaks --server 127.0.0.1:$SMTP_PORT --tls --tls-ca-path $DEMO/certs/ca.pem --to you@example.test"
+echo "   openssl s_client -connect 127.0.0.1:$SMTP_PORT -starttls smtp -CAfile $DEMO/certs/ca.pem -crlf"
+"$node" dist/src/cli/sslserver.js -v -s -H -R -l localhost -x "$DEMO/rules.cdb" :0 "$PORT" examples/greet.sh
