@@ -186,3 +186,17 @@ test('openssl s_client gets the program output over TLS 1.3 and TLS 1.2', async 
     await s.stop();
   }
 });
+
+test('CIPHERS takes a TLS 1.2 cipher list (the reference rejects it) and TLS 1.3 suite names', async () => {
+  const s = await startServer(['-s', '-H', '-R', '127.0.0.1', '0', PRINT_ENV], { env: { CIPHERS: 'ECDHE-RSA-AES128-GCM-SHA256:TLS_AES_128_GCM_SHA256' } });
+  try {
+    const v12 = parseEnv((await tlsExchange(s.port, '', { maxVersion: 'TLSv1.2' })).data.toString());
+    assert.equal(v12.get('SSL_PROTOCOL'), 'TLSv1.2');
+    assert.equal(v12.get('SSL_CIPHER'), 'ECDHE-RSA-AES128-GCM-SHA256');
+    const v13 = parseEnv((await tlsExchange(s.port)).data.toString());
+    assert.equal(v13.get('SSL_PROTOCOL'), 'TLSv1.3');
+    assert.equal(v13.get('SSL_CIPHER'), 'TLS_AES_128_GCM_SHA256');
+  } finally {
+    await s.stop();
+  }
+});
