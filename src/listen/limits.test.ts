@@ -24,13 +24,13 @@ test('ConnectionLimits releases the count of the IP that ended, not the last acc
   assert.equal(l.total, 1);
 });
 
-test('ConnectionLimits is full at -c sessions and not after a release', () => {
+test('ConnectionLimits counts connections, not programs: -c is ProgramSlots', () => {
   const l = new ConnectionLimits(2, 0);
   l.tryAcquire('a');
-  assert.equal(l.full, false);
   l.tryAcquire('b');
-  assert.equal(l.full, true);
+  assert.equal(l.tryAcquire('c'), true, 'past -c connections are still counted, not refused');
+  assert.equal(l.total, 3);
   l.release('a');
-  assert.equal(l.full, false);
+  assert.equal(l.total, 2);
   assert.equal(l.countFor('a'), 0);
 });

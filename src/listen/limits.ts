@@ -1,16 +1,17 @@
-// -c and MAXCONIP: exact counts of open sessions, globally and per source address.
+// MAXCONIP: exact counts of open connections, globally and per source address.
 
 /**
- * Counts open sessions globally (-c) and per remote IP (MAXCONIP). Each session is counted
+ * Counts open connections globally and per remote IP (MAXCONIP). Each connection is counted
  * from accept until its end and released exactly once, by the IP it was counted under
- * (the reference decrements the last accepted IP instead: bug maxconip_tracking).
+ * (the reference decrements the last accepted IP instead: bug maxconip_tracking). -c is not
+ * enforced here: it bounds programs (ProgramSlots), not connections.
  */
 export class ConnectionLimits {
   private _total = 0;
   private readonly _perIp = new Map<string, number>();
 
   /**
-   * @param limit at most this many sessions at once (-c)
+   * @param limit -c, only reported in the status line
    * @param maxConIp at most this many from one IP (MAXCONIP); 0 = no per-IP limit
    */
   constructor(
@@ -18,17 +19,12 @@ export class ConnectionLimits {
     readonly maxConIp: number,
   ) {}
 
-  /** Sessions open now. */
+  /** Connections open now. */
   get total(): number {
     return this._total;
   }
 
-  /** True when -c sessions are open: stop accepting until one ends. */
-  get full(): boolean {
-    return this._total >= this.limit;
-  }
-
-  /** Sessions open now from `ip`. */
+  /** Connections open now from `ip`. */
   countFor(ip: string): number {
     return this._perIp.get(ip) ?? 0;
   }

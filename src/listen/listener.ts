@@ -18,6 +18,12 @@ export interface ListenerOptions {
 /** Called for each accepted connection; the socket is paused (no byte read yet). */
 export type ConnectionHandler = (socket: net.Socket) => void;
 
+/** Called when accept(2) fails (EMFILE, ENFILE, ENOBUFS…); accepting goes on by itself. */
+export type AcceptErrorHandler = (err: NodeJS.ErrnoException) => void;
+
+// After a failed re-arm (the dup failed: out of fds), try again after this long.
+const REARM_RETRY_MS = 100;
+
 /**
  * One listening socket. While paused (at the -c limit) nothing is accepted: connections wait in
  * the kernel backlog, as with the reference. Node has no "stop accepting" call, so the socket is
@@ -28,6 +34,7 @@ export class Listener {
   private _server: net.Server | undefined;
   private _closed = false;
   private _paused = false;
+  private _rearm: NodeJS.Timeout | undefined;
   // fallback (no addon): connections accepted while paused wait here, still unread
   private readonly _held: net.Socket[] = [];
 
@@ -38,19 +45,26 @@ export class Listener {
     readonly port: number,
     private readonly _fd: number,
     private readonly _onConnection: ConnectionHandler,
+    private readonly _onAcceptError: AcceptErrorHandler,
     fallbackServer?: net.Server,
   ) {
     if (fallbackServer !== undefined) {
       this._server = fallbackServer;
+      fallbackServer.on('error', (err) => this._onAcceptError(err));
       fallbackServer.on('connection', (s) => (this._paused ? this._held.push(s) : this._onConnection(s)));
     }
   }
 
   /**
    * Binds and starts accepting.
+   * @param opts what to bind
+   * @param onConnection gets each accepted socket, paused
+   * @param onAcceptError told of each failed accept. Out of fds, libuv's reserve-fd trick
+   *   (uv__emfile_trick) accepts and closes the pending connections instead of spinning; the
+   *   server may free an fd for the next one (e.g. by dropping a stalled handshake)
    * @throws SysError from socket/bind/listen (code EADDRINUSE, EACCES, EADDRNOTAVAIL, ENODEV…)
    */
-  static async open(opts: ListenerOptions, onConnection: ConnectionHandler): Promise<Listener> {
+  static async open(opts: ListenerOptions, onConnection: ConnectionHandler, onAcceptError: AcceptErrorHandler = () => undefined): Promise<Listener> {
     // -I, or the zone of a link-local literal: SO_BINDTODEVICE also scopes fe80::
     const device = opts.interfaceName ?? opts.bind.zone;
     if (native.available()) {
@@ -64,7 +78,7 @@ export class Listener {
         reusePort: opts.reusePort ?? false,
         ...(device === undefined ? {} : { device }),
       });
-      const l = new Listener(bound.address, bound.port, bound.fd, onConnection);
+      const l = new Listener(bound.address, bound.port, bound.fd, onConnection, onAcceptError);
       await l._startServer();
       return l;
     }
@@ -75,15 +89,13 @@ export class Listener {
       server.listen({ host: opts.bind.address, port: opts.port, backlog: opts.backlog, ipv6Only: opts.bind.v6only, exclusive: true }, resolve);
     });
     const a = server.address() as net.AddressInfo;
-    return new Listener(a.address, a.port, -1, onConnection, server);
+    return new Listener(a.address, a.port, -1, onConnection, onAcceptError, server);
   }
 
   private async _startServer(): Promise<void> {
     const server = newServer();
     server.on('connection', this._onConnection);
-    server.on('error', () => {
-      // EMFILE/ENFILE on accept: libuv backs off by itself; nothing to do per error.
-    });
+    server.on('error', (err: NodeJS.ErrnoException) => this._onAcceptError(err));
     const fd = native.dup(this._fd);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -93,10 +105,17 @@ export class Listener {
       });
     });
     this._server = server;
+    // paused or closed while listen() was under way
+    if (this._paused || this._closed) {
+      server.close();
+      this._server = undefined;
+    }
   }
 
   /** Stops accepting; connections queue in the kernel backlog. Idempotent. */
   pause(): void {
+    if (this._rearm !== undefined) clearTimeout(this._rearm);
+    this._rearm = undefined;
     if (this._paused || this._closed) return;
     this._paused = true;
     if (this._fd >= 0 && this._server !== undefined) {
@@ -111,8 +130,13 @@ export class Listener {
     this._paused = false;
     if (this._fd >= 0) {
       this._startServer().catch(() => {
-        // a dup that fails (EMFILE) is retried on the next resume
+        // the dup failed (EMFILE): try again shortly, unless paused or closed meanwhile
+        if (this._paused || this._closed) return;
         this._paused = true;
+        this._rearm = setTimeout(() => {
+          this._rearm = undefined;
+          this.resume();
+        }, REARM_RETRY_MS);
       });
       return;
     }
@@ -123,6 +147,7 @@ export class Listener {
   close(): void {
     if (this._closed) return;
     this._closed = true;
+    if (this._rearm !== undefined) clearTimeout(this._rearm);
     this._server?.close();
     this._server = undefined;
     if (this._fd >= 0) native.close(this._fd);

@@ -99,6 +99,15 @@ export class Log {
     if (this.verbosity >= 1) this._write(`warning: ${text}`);
   }
 
+  /**
+   * A connection pushed out of the handshake table by a newer one (the table, or its IP's share
+   * of it, was full): `sslserver: warning: handshake limit of N exceeded, dropped oldest from: IP`,
+   * with `ip handshake limit` for the per-IP bound.
+   */
+  logHandshakeEvicted(remoteIp: string, limit: number, perIp: boolean): void {
+    if (this.verbosity >= 1) this._write(`warning: ${perIp ? 'ip ' : ''}handshake limit of ${limit} exceeded, dropped oldest from: ${remoteIp}`);
+  }
+
   /** `sslserver: info: TEXT` (printed with -v). */
   logInfo(text: string): void {
     if (this.verbosity >= 2) this._write(`info: ${text}`);

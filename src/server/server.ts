@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import type { Log } from '../log/log';
 import { ConnectionLimits } from '../listen/limits';
+import { HandshakeTable } from '../listen/handshake-table';
+import { ProgramSlots } from '../listen/program-slots';
 import { Listener, type ListenerOptions } from '../listen/listener';
 import { tlsSettingsFromEnv } from '../tls/settings';
 import { createServerContext, loadTlsMaterial, type ServerTlsConfig } from '../tls/context';
@@ -15,10 +17,16 @@ import { resolverServersFromEnv } from '../lookup/resolver-servers';
 const TLS_VARIABLES = ['CERTFILE', 'KEYFILE', 'CERTCHAINFILE', 'DHFILE', 'CIPHERS', 'CAFILE', 'CADIR', 'CCAFILE', 'VERIFYDEPTH'] as const;
 // Distinct per-rule TLS set-ups kept loaded; beyond that the oldest is dropped.
 const MAX_TLS_CONFIGS = 64;
+/** MAXHANDSHAKES when unset: connections before their program (rules, lookups, handshake) at once. */
+export const DEFAULT_MAX_HANDSHAKES = 256;
+/** MAXHANDSHAKESIP when unset: of those, at most this many from one source IP. */
+export const DEFAULT_MAX_HANDSHAKES_IP = 32;
 
 /** The server: owns the listener and every session's slot. */
 export class SslServer implements SessionHost {
   readonly limits: ConnectionLimits;
+  readonly handshakes: HandshakeTable;
+  readonly programs: ProgramSlots;
   readonly lookups: Lookups;
   readonly serverPid = process.pid;
   private _listener: Listener | undefined;
@@ -38,6 +46,9 @@ export class SslServer implements SessionHost {
     private readonly _password?: Buffer,
   ) {
     this.limits = new ConnectionLimits(config.limit, config.maxConIp);
+    this.programs = new ProgramSlots(config.limit);
+    const maxHandshakes = positiveOr(config.baseEnv.get('MAXHANDSHAKES'), DEFAULT_MAX_HANDSHAKES);
+    this.handshakes = new HandshakeTable(maxHandshakes, positiveOr(config.baseEnv.get('MAXHANDSHAKESIP'), Math.min(DEFAULT_MAX_HANDSHAKES_IP, maxHandshakes)));
     this.lookups = new Lookups({
       lookupRemoteHost: config.lookupRemoteHost,
       paranoid: config.paranoid,
@@ -50,7 +61,14 @@ export class SslServer implements SessionHost {
 
   /** Binds and starts accepting. @throws SysError from bind/listen */
   async listen(opts: ListenerOptions): Promise<Listener> {
-    this._listener = await Listener.open(opts, (socket: net.Socket) => handleConnection(this, socket));
+    this._listener = await Listener.open(
+      opts,
+      (socket: net.Socket) => handleConnection(this, socket),
+      (err) => {
+        // out of fds: drop the oldest stalled handshake so that the next accept has one
+        if (err.code === 'EMFILE' || err.code === 'ENFILE') this.handshakes.evictOldest();
+      },
+    );
     return this._listener;
   }
 
@@ -70,20 +88,35 @@ export class SslServer implements SessionHost {
     return cfg;
   }
 
-  /** SessionHost: a session was counted. */
-  sessionStarted(): void {
-    this.log.logStatus(this.limits.total, this.limits.limit, this.limits.maxConIp);
-    if (this.limits.full) this._listener?.pause();
+  /**
+   * SessionHost: waits for a program slot (-c). Ready connections queue in order; while
+   * MAXHANDSHAKES of them wait, accepting pauses and further clients wait in the kernel backlog.
+   */
+  async acquireProgram(signal: AbortSignal): Promise<boolean> {
+    const got = this.programs.acquire(signal);
+    this._pauseOrResume();
+    const ok = await got;
+    this._pauseOrResume();
+    if (ok) this.log.logStatus(this.programs.running, this.programs.limit, this.limits.maxConIp);
+    return ok;
   }
 
-  /** SessionHost: a session ended. */
+  /** SessionHost: a program ended; its slot goes to the next connection in line. */
+  releaseProgram(): void {
+    this.programs.release();
+    this.log.logStatus(this.programs.running, this.programs.limit, this.limits.maxConIp);
+    this._pauseOrResume();
+  }
+
+  /** SessionHost: a connection was released. */
   sessionEnded(): void {
-    this.log.logStatus(this.limits.total, this.limits.limit, this.limits.maxConIp);
-    if (this._terminating) {
-      if (this.limits.total === 0) process.exit(0);
-      return;
-    }
-    if (!this.limits.full) this._listener?.resume();
+    if (this._terminating && this.limits.total === 0) process.exit(0);
+  }
+
+  private _pauseOrResume(): void {
+    if (this._terminating) return;
+    if (this.programs.waiting >= this.handshakes.max) this._listener?.pause();
+    else this._listener?.resume();
   }
 
   /**
@@ -94,4 +127,10 @@ export class SslServer implements SessionHost {
     this._listener?.close();
     if (this.limits.total === 0) process.exit(0);
   }
+}
+
+// A positive decimal from the environment, else the default (unset, empty, 0 or junk).
+function positiveOr(text: string | undefined, dflt: number): number {
+  const n = text === undefined || !/^[0-9]+$/.test(text) ? 0 : Number(text);
+  return n >= 1 ? n : dflt;
 }

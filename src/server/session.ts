@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import { EXIT_PERMANENT, EXIT_TEMPORARY, errCode } from '../errors';
 import type { Log, ConnectionFields } from '../log/log';
 import type { ConnectionLimits } from '../listen/limits';
+import type { EvictionCause, HandshakeTable } from '../listen/handshake-table';
 import { lookupRules, type RuleMatch } from '../rules/rules-lookup';
 import { normalizeAddress, type ConnectionInfo } from '../env/connection-env';
 import { programEnv } from './program-env';
@@ -29,14 +30,21 @@ export interface SessionHost {
   readonly config: ServerConfig;
   readonly log: Log;
   readonly limits: ConnectionLimits;
+  /** Connections before their program: bounded globally and per IP, oldest pushed out when full. */
+  readonly handshakes: HandshakeTable;
   readonly lookups: Lookups;
   /** The server's pid: stands in for the program's pid in lines about connections that never got one. */
   readonly serverPid: number;
   /** The TLS configuration for a connection, given the variables its rule set (CERTFILE, …). Throws ConfigError. */
   tlsFor(ruleEnv: ReadonlyMap<string, string>): ServerTlsConfig;
-  /** Called after a session was counted (status line, pause accepting at -c). */
-  sessionStarted(): void;
-  /** Called after a session was released. */
+  /**
+   * Waits for a program slot (-c), in arrival order; logs the status line when taken.
+   * @returns false (nothing taken) when `signal` aborted first
+   */
+  acquireProgram(signal: AbortSignal): Promise<boolean>;
+  /** Frees a slot taken by acquireProgram (after the `ended by` line). */
+  releaseProgram(): void;
+  /** Called after a connection was released. */
   sessionEnded(): void;
 }
 
@@ -68,7 +76,6 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
     socket.destroy();
     return;
   }
-  host.sessionStarted();
   const info: ConnectionInfo = {
     localIp: local.ip,
     localPort: socket.localPort ?? 0,
@@ -79,7 +86,8 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
   // TCP6INTERFACE for a link-local peer: the zone Node reports, else the interface we are bound to
   const zone = remoteAddress.includes('%') ? remoteAddress.slice(remoteAddress.indexOf('%') + 1) : host.config.interfaceName;
   if (remote.ipv6 && /^fe[89ab]/i.test(remote.ip) && zone !== undefined) info.interfaceName = zone;
-  serve(host, socket, info)
+  const slot = { held: false };
+  serve(host, socket, info, slot)
     .catch((err: unknown): SessionEnd => {
       // a bug, not a client's doing: keep serving others
       log.logFailure('fatal', EXIT_TEMPORARY, `internal error; please report: ${safeText(String(err), { space: true })}`);
@@ -89,101 +97,167 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
     .then((end) => {
       limits.release(remote.ip);
       log.logEnded(end.pid, end.status);
+      // after `ended by`, as the reference's status line follows the reaped child
+      if (slot.held) host.releaseProgram();
       host.sessionEnded();
     });
 }
 
-async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo): Promise<SessionEnd> {
+/** Why a connection was dropped before its program. */
+type EarlyDrop = 'deadline' | 'gone' | `evicted-${EvictionCause}`;
+
+async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo, slot: { held: boolean }): Promise<SessionEnd> {
   const { config, log, serverPid } = host;
   const dropped = (status: number): SessionEnd => {
     socket.destroy();
     return { pid: serverPid, status };
   };
 
-  // -y: IP-only rules before anything else; an allow skips -x
-  let rule: RuleMatch | undefined;
-  let skipRules = false;
-  if (config.ipRulesFile !== undefined) {
-    const r = readRules(host, config.ipRulesFile, info.remoteIp);
-    if (r === 'drop') return dropped(STATUS_REJECTED);
-    if (r !== undefined) {
-      rule = r;
-      skipRules = !r.deny;
+  // The phase before the program: a place in the handshake table and, in normal mode, one -T
+  // deadline from accept that client bytes do not extend. Whatever ends it early (deadline,
+  // eviction, the client leaving) destroys the socket at once, freeing its fd.
+  const phase = new AbortController();
+  let tlsSocket: tls.TLSSocket | undefined;
+  phase.signal.addEventListener('abort', () => (tlsSocket ?? socket).destroy(), { once: true });
+  const ticket = host.handshakes.admit(info.remoteIp, (cause) => phase.abort(`evicted-${cause}` satisfies EarlyDrop));
+  const deadlineAt = Date.now() + config.handshakeTimeoutMs;
+  // -n: the program starts before TLS (its handshake has its own -T), and the socket must stay unread
+  const deadline = config.delayedTls ? undefined : setTimeout(() => phase.abort('deadline' satisfies EarlyDrop), config.handshakeTimeoutMs);
+  const unwatch = config.delayedTls ? undefined : watchEarlyEof(socket, () => phase.abort('gone' satisfies EarlyDrop));
+  const endPhase = (): void => {
+    ticket.release();
+    clearTimeout(deadline);
+    unwatch?.();
+  };
+  /** The end of a connection dropped before its program, with at most one log line. */
+  const droppedEarly = (): SessionEnd => {
+    const why = phase.signal.reason as EarlyDrop;
+    if (why === 'deadline') {
+      // as ucspi-ssl's handshake timeout: an empty reason
+      log.logFailure('fatal', EXIT_TEMPORARY, `unable to accept TLS from: ${info.remoteIp} for pid: ${serverPid} `);
+    } else if (why === 'evicted-table') {
+      log.logHandshakeEvicted(info.remoteIp, host.handshakes.max, false);
+    } else if (why === 'evicted-ip') {
+      log.logHandshakeEvicted(info.remoteIp, host.handshakes.maxPerIp, true);
     }
-    if (r?.deny === true) {
+    (tlsSocket ?? socket).destroy();
+    return { pid: serverPid, status: STATUS_FAILED };
+  };
+
+  try {
+    // -y: IP-only rules before anything else; an allow skips -x
+    let rule: RuleMatch | undefined;
+    let skipRules = false;
+    if (config.ipRulesFile !== undefined) {
+      const r = readRules(host, config.ipRulesFile, info.remoteIp);
+      if (r === 'drop') return dropped(STATUS_REJECTED);
+      if (r !== undefined) {
+        rule = r;
+        skipRules = !r.deny;
+      }
+      if (r?.deny === true) {
+        log.logDeny(serverPid, fields(info));
+        return dropped(STATUS_DENY);
+      }
+    }
+
+    // -l / PTR of the local address, -h PTR (+ -p), -r IDENT: each bounded, none throws; the
+    // phase's end (client gone, -T, eviction) cuts them short
+    const gone = new AbortController();
+    socket.once('close', () => gone.abort());
+    phase.signal.addEventListener('abort', () => gone.abort(), { once: true });
+    const ids = await host.lookups.identify({ remoteIp: info.remoteIp, remotePort: info.remotePort, localIp: info.localIp, localPort: info.localPort, ipv6: info.ipv6 }, gone.signal);
+    if (phase.signal.aborted) return droppedEarly();
+    if (socket.destroyed) return { pid: serverPid, status: STATUS_FAILED };
+    if (ids.localHost !== undefined) info.localHost = ids.localHost;
+    if (ids.remoteHost !== undefined) info.remoteHost = ids.remoteHost;
+    if (ids.remoteInfo !== undefined) info.remoteInfo = ids.remoteInfo;
+
+    if (config.rulesFile !== undefined && !skipRules) {
+      const r = readRules(host, config.rulesFile, info.remoteIp, info.remoteHost, info.remoteInfo);
+      if (r === 'drop') return dropped(STATUS_REJECTED);
+      if (r !== undefined) rule = r;
+    }
+    const ruleEnv = new Map<string, string>(rule?.env ?? []);
+    if (rule?.deny === true) {
       log.logDeny(serverPid, fields(info));
       return dropped(STATUS_DENY);
     }
-  }
-
-  // -l / PTR of the local address, -h PTR (+ -p), -r IDENT: each bounded, none throws
-  const gone = new AbortController();
-  socket.once('close', () => gone.abort());
-  const ids = await host.lookups.identify({ remoteIp: info.remoteIp, remotePort: info.remotePort, localIp: info.localIp, localPort: info.localPort, ipv6: info.ipv6 }, gone.signal);
-  if (socket.destroyed) return { pid: serverPid, status: STATUS_FAILED };
-  if (ids.localHost !== undefined) info.localHost = ids.localHost;
-  if (ids.remoteHost !== undefined) info.remoteHost = ids.remoteHost;
-  if (ids.remoteInfo !== undefined) info.remoteInfo = ids.remoteInfo;
-
-  if (config.rulesFile !== undefined && !skipRules) {
-    const r = readRules(host, config.rulesFile, info.remoteIp, info.remoteHost, info.remoteInfo);
-    if (r === 'drop') return dropped(STATUS_REJECTED);
-    if (r !== undefined) rule = r;
-  }
-  const ruleEnv = new Map<string, string>(rule?.env ?? []);
-  if (rule?.deny === true) {
-    log.logDeny(serverPid, fields(info));
-    return dropped(STATUS_DENY);
-  }
-  const ruleMax = ruleEnv.get('MAXCONIP');
-  if (ruleMax !== undefined) {
-    // as ucspi-ssl: a rule's MAXCONIP is capped by -c and compared with the sessions open
-    // from this IP before this one
-    const max = Math.min(parseDecimal(ruleMax), config.limit);
-    if (host.limits.countFor(info.remoteIp) - 1 >= max) {
-      log.logDeny(serverPid, fields(info), max);
-      return dropped(STATUS_DENY);
+    const ruleMax = ruleEnv.get('MAXCONIP');
+    if (ruleMax !== undefined) {
+      // as ucspi-ssl: a rule's MAXCONIP is capped by -c and compared with the sessions open
+      // from this IP before this one
+      const max = Math.min(parseDecimal(ruleMax), config.limit);
+      if (host.limits.countFor(info.remoteIp) - 1 >= max) {
+        log.logDeny(serverPid, fields(info), max);
+        return dropped(STATUS_DENY);
+      }
     }
-  }
 
-  socket.setNoDelay(config.noDelay);
-  if (config.killIpOptions && !info.ipv6 && native.available()) {
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (fd !== undefined && fd >= 0) native.setIpOptionsNone(fd);
-  }
+    socket.setNoDelay(config.noDelay);
+    if (config.killIpOptions && !info.ipv6 && native.available()) {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (fd !== undefined && fd >= 0) native.setIpOptionsNone(fd);
+    }
 
-  let tlsConfig: ServerTlsConfig;
-  try {
-    tlsConfig = host.tlsFor(ruleEnv);
-  } catch (err) {
-    log.logFailure('error', EXIT_TEMPORARY, (err as Error).message);
-    return dropped(STATUS_FAILED);
-  }
+    let tlsConfig: ServerTlsConfig;
+    try {
+      tlsConfig = host.tlsFor(ruleEnv);
+    } catch (err) {
+      log.logFailure('error', EXIT_TEMPORARY, (err as Error).message);
+      return dropped(STATUS_FAILED);
+    }
 
-  if (config.delayedTls) {
-    return runDelayedTls({ host, socket, info, env: programEnv(config, ruleEnv, info), tlsConfig, certHostName: ids.paranoidRejected ? info.remoteIp : info.remoteHost });
-  }
+    if (config.delayedTls) {
+      // the program owns the plaintext socket from its start: it waits for a slot unread
+      endPhase();
+      if (!(await host.acquireProgram(new AbortController().signal))) return dropped(STATUS_FAILED);
+      slot.held = true;
+      return await runDelayedTls({ host, socket, info, env: programEnv(config, ruleEnv, info), tlsConfig, certHostName: ids.paranoidRejected ? info.remoteIp : info.remoteHost });
+    }
 
-  const tlsSocket = new tls.TLSSocket(socket, {
-    isServer: true,
-    secureContext: tlsConfig.secureContext,
-    requestCert: tlsConfig.requestCert,
-    rejectUnauthorized: false,
-  });
-  tlsSocket.on('error', () => {
-    // reported through the handshake or the relay
-  });
-  const hs = await handshake(tlsSocket, config.handshakeTimeoutMs);
-  if (hs !== undefined) {
-    log.logFailure('fatal', EXIT_TEMPORARY, `unable to accept TLS from: ${info.remoteIp} for pid: ${serverPid} ${hs}`);
-    tlsSocket.destroy();
-    return { pid: serverPid, status: STATUS_FAILED };
+    // the early-EOF watch stops here: what it buffered (at most a high-water mark) is handed to
+    // OpenSSL by TLSSocket's constructor, which reads the socket's buffer first
+    unwatch?.();
+    const wrapped = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: tlsConfig.secureContext,
+      requestCert: tlsConfig.requestCert,
+      rejectUnauthorized: false,
+    });
+    tlsSocket = wrapped;
+    wrapped.on('error', () => {
+      // reported through the handshake or the relay
+    });
+    const hs = await handshake(wrapped, Math.max(1, deadlineAt - Date.now()));
+    if (phase.signal.aborted) return droppedEarly();
+    if (hs !== undefined) {
+      log.logFailure('fatal', EXIT_TEMPORARY, `unable to accept TLS from: ${info.remoteIp} for pid: ${serverPid} ${hs}`);
+      wrapped.destroy();
+      return { pid: serverPid, status: STATUS_FAILED };
+    }
+    endPhase();
+    return await afterHandshake(host, wrapped, tlsConfig, info, ruleEnv, ids.paranoidRejected, slot);
+  } finally {
+    endPhase();
   }
+}
 
+/** Client-certificate policy, TLS environment, a program slot, the program and its relay. */
+async function afterHandshake(
+  host: SessionHost,
+  tlsSocket: tls.TLSSocket,
+  tlsConfig: ServerTlsConfig,
+  info: ConnectionInfo,
+  ruleEnv: ReadonlyMap<string, string>,
+  paranoidRejected: boolean,
+  slot: { held: boolean },
+): Promise<SessionEnd> {
+  const { config, log, serverPid } = host;
   // the effective policy: CCAFILE=- (global or from a rule) turns -m/-z off
   if (tlsConfig.clientCert !== 'none') {
     // as sslserver.c: when -p rejected the PTR name, the certificate is checked against the IP text
-    const verdict = verifyClientCertificate(tlsSocket, tlsConfig, tlsConfig.clientCert, ids.paranoidRejected ? info.remoteIp : info.remoteHost);
+    const verdict = verifyClientCertificate(tlsSocket, tlsConfig, tlsConfig.clientCert, paranoidRejected ? info.remoteIp : info.remoteHost);
     if (verdict.ok === false) {
       log.logFailure(verdict.kind, verdict.code, verdict.text(info.remoteIp, serverPid));
       tlsSocket.destroy();
@@ -207,6 +281,20 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     for (const [k, v] of block) env.set(k, v);
     protocolCipher = `${env.get('SSL_PROTOCOL') ?? ''}:${env.get('SSL_CIPHER') ?? ''}`;
   }
+
+  // -c: wait for a program slot in line; a client that leaves meanwhile gives up its place.
+  // What it sends while it waits stays in TLSSocket's buffer (bounded by its high-water mark).
+  const left = new AbortController();
+  const onLeft = (): void => left.abort();
+  tlsSocket.once('close', onLeft);
+  const got = await host.acquireProgram(left.signal);
+  tlsSocket.off('close', onLeft);
+  if (!got || tlsSocket.destroyed) {
+    tlsSocket.destroy();
+    if (got) slot.held = true;
+    return { pid: serverPid, status: STATUS_FAILED };
+  }
+  slot.held = true;
 
   let prog: RunningProgram;
   try {
@@ -239,6 +327,29 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
   // after a grace period when the session ended normally (see EXIT_GRACE_MS)
   const status = await stopProgram(prog.child, end.kind === 'done' ? EXIT_GRACE_MS : 0);
   return { pid, status };
+}
+
+/**
+ * Notices a client that leaves (EOF, RST) before TLS owns the socket, without consuming its
+ * bytes: a 'readable' listener makes the stream read into its own buffer up to its high-water
+ * mark (then it stops reading), and TLSSocket later takes that buffer as the first input.
+ * @returns a function that stops watching (idempotent)
+ */
+function watchEarlyEof(socket: net.Socket, onGone: () => void): () => void {
+  const state = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
+  // 'end' comes only once the buffer is read: the EOF itself shows in the state's `ended`
+  const onReadable = (): void => {
+    if (state?.ended === true) onGone();
+  };
+  socket.on('readable', onReadable);
+  socket.on('close', onGone);
+  let on = true;
+  return () => {
+    if (!on) return;
+    on = false;
+    socket.off('readable', onReadable);
+    socket.off('close', onGone);
+  };
 }
 
 /** -y/-x lookup; 'drop' after logging when the file is unreadable (or missing without -X). */

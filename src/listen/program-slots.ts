@@ -1,0 +1,59 @@
+// -c: at most n programs at once; connections past it wait their turn in order, they are not refused.
+
+/**
+ * Program slots (-c). A connection takes a slot only when its program is about to start (after
+ * rules, lookups and the TLS handshake), so connections still in the handshake never hold one
+ * (see HandshakeTable for those). Connections ready while all slots are busy queue here in
+ * arrival order and get the next free slot.
+ */
+export class ProgramSlots {
+  private _running = 0;
+  private readonly _queue: Array<() => void> = [];
+
+  /** @param limit most programs at once (-c), at least 1 */
+  constructor(readonly limit: number) {}
+
+  /** Programs running (slots taken). */
+  get running(): number {
+    return this._running;
+  }
+
+  /** Connections waiting for a slot. */
+  get waiting(): number {
+    return this._queue.length;
+  }
+
+  /**
+   * Takes a slot, waiting in line while all are busy.
+   * @param signal aborting it (the client left) leaves the line
+   * @returns true with a slot taken (release it once), false when aborted first (nothing taken)
+   */
+  acquire(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(false);
+    if (this._running < this.limit && this._queue.length === 0) {
+      this._running++;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      const grant = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        this._running++;
+        resolve(true);
+      };
+      const onAbort = (): void => {
+        const i = this._queue.indexOf(grant);
+        if (i >= 0) this._queue.splice(i, 1);
+        resolve(false);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this._queue.push(grant);
+    });
+  }
+
+  /** Frees a slot taken by acquire(); the next connection in line gets it. */
+  release(): void {
+    if (this._running > 0) this._running--;
+    const next = this._queue.shift();
+    if (next !== undefined) next();
+  }
+}
