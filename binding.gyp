@@ -7,10 +7,20 @@
         "native/addon.c",
         "native/spawn.c",
         "native/reap.c",
-        "native/socket.c"
+        "native/socket.c",
+        "native/privsep.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    },
+    {
+      "target_name": "sslserver-spawner",
+      "type": "executable",
+      "sources": ["native/spawner.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]

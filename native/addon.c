@@ -208,6 +208,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (spawn_init(env, exports) != napi_ok) return NULL;
   if (reap_init(env, exports) != napi_ok) return NULL;
   if (socket_init(env, exports) != napi_ok) return NULL;
+  if (privsep_init(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

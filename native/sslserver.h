@@ -27,6 +27,7 @@ int reap_watch(napi_env env, pid_t pid, int pidfd);
 napi_status spawn_init(napi_env env, napi_value exports);
 napi_status reap_init(napi_env env, napi_value exports);
 napi_status socket_init(napi_env env, napi_value exports);
+napi_status privsep_init(napi_env env, napi_value exports);
 
 #define RETURN_IF(env, cond) do { if (cond) return NULL; } while (0)
 

@@ -7,7 +7,8 @@ import { HandshakeTable } from '../listen/handshake-table';
 import { ProgramSlots } from '../listen/program-slots';
 import { Listener, type ListenerOptions } from '../listen/listener';
 import { tlsSettingsFromEnv } from '../tls/settings';
-import { createServerContext, loadTlsMaterial, type ServerTlsConfig } from '../tls/context';
+import { createServerContext, loadTlsMaterial, type ServerTlsConfig, type TlsMaterial } from '../tls/context';
+import type { TlsSettings } from '../tls/settings';
 import type { ServerConfig } from './config';
 import { handleConnection, type SessionHost } from './session';
 import { Lookups } from '../lookup/identify';
@@ -31,19 +32,22 @@ export class SslServer implements SessionHost {
   readonly serverPid = process.pid;
   private _listener: Listener | undefined;
   private _terminating = false;
-  private readonly _tlsConfigs = new Map<string, ServerTlsConfig>();
+  private readonly _tlsConfigs = new Map<string, Promise<ServerTlsConfig>>();
 
   /**
    * @param config the start-up decisions
    * @param log the log
    * @param baseTls the TLS set-up from the start-up environment (already loaded: errors were fatal)
    * @param password the key password read from fd 3 (-3), reused for per-rule keys
+   * @param loadMaterial loads a rule's TLS files elsewhere (the key helper, src/priv/key-client.ts);
+   *   without it they are read here, with `password`
    */
   constructor(
     readonly config: ServerConfig,
     readonly log: Log,
     private readonly _baseTls: ServerTlsConfig,
     private readonly _password?: Buffer,
+    private readonly _loadMaterial?: (settings: TlsSettings) => Promise<TlsMaterial>,
   ) {
     this.limits = new ConnectionLimits(config.limit, config.maxConIp);
     this.programs = new ProgramSlots(config.limit);
@@ -72,8 +76,12 @@ export class SslServer implements SessionHost {
     return this._listener;
   }
 
-  /** SessionHost: the TLS set-up for a connection whose rule set `ruleEnv`. */
-  tlsFor(ruleEnv: ReadonlyMap<string, string>): ServerTlsConfig {
+  /**
+   * SessionHost: the TLS set-up for a connection whose rule set `ruleEnv`; concurrent
+   * connections of one new set-up share one load, and a failed load is not kept.
+   * @throws ConfigError from loading the files (or from the key helper)
+   */
+  async tlsFor(ruleEnv: ReadonlyMap<string, string>): Promise<ServerTlsConfig> {
     if (!TLS_VARIABLES.some((v) => ruleEnv.has(v))) return this._baseTls;
     const env: Record<string, string | undefined> = {};
     for (const v of TLS_VARIABLES) env[v] = ruleEnv.get(v) ?? this.config.baseEnv.get(v);
@@ -81,9 +89,16 @@ export class SslServer implements SessionHost {
     let cfg = this._tlsConfigs.get(key);
     if (cfg === undefined) {
       const settings = tlsSettingsFromEnv(env, this.config.clientCert);
-      cfg = createServerContext(loadTlsMaterial(settings, (p) => readFileSync(p), this._password), settings);
+      const load = this._loadMaterial;
+      const pending = load !== undefined
+        ? load(settings).then((m) => createServerContext(m, settings))
+        : Promise.resolve().then(() => createServerContext(loadTlsMaterial(settings, (p) => readFileSync(p), this._password), settings));
       if (this._tlsConfigs.size >= MAX_TLS_CONFIGS) this._tlsConfigs.delete(this._tlsConfigs.keys().next().value as string);
-      this._tlsConfigs.set(key, cfg);
+      this._tlsConfigs.set(key, pending);
+      pending.catch(() => {
+        if (this._tlsConfigs.get(key) === pending) this._tlsConfigs.delete(key);
+      });
+      cfg = pending;
     }
     return cfg;
   }

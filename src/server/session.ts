@@ -36,7 +36,7 @@ export interface SessionHost {
   /** The server's pid: stands in for the program's pid in lines about connections that never got one. */
   readonly serverPid: number;
   /** The TLS configuration for a connection, given the variables its rule set (CERTFILE, …). Throws ConfigError. */
-  tlsFor(ruleEnv: ReadonlyMap<string, string>): ServerTlsConfig;
+  tlsFor(ruleEnv: ReadonlyMap<string, string>): ServerTlsConfig | Promise<ServerTlsConfig>;
   /**
    * Waits for a program slot (-c), in arrival order; logs the status line when taken.
    * @returns false (nothing taken) when `signal` aborted first
@@ -202,7 +202,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
 
     let tlsConfig: ServerTlsConfig;
     try {
-      tlsConfig = host.tlsFor(ruleEnv);
+      tlsConfig = await host.tlsFor(ruleEnv);
     } catch (err) {
       log.logFailure('error', EXIT_TEMPORARY, (err as Error).message);
       return dropped(STATUS_FAILED);

@@ -15,6 +15,31 @@ export interface ProgramRequest {
   groups?: readonly number[];
 }
 
+/**
+ * Starts the one configured program as its configured identity for us (after a root start the
+ * network process may not change identity itself: src/priv/spawner-client.ts).
+ */
+export interface ProgramSpawner {
+  /**
+   * @param env the whole environment
+   * @param fds become the program's fd 0, 1, 2...; ours stay open
+   * @returns the running program
+   * @throws SysError when it cannot be started
+   */
+  spawn(env: readonly string[], fds: readonly number[]): Promise<ChildHandle>;
+}
+
+let programSpawner: ProgramSpawner | undefined;
+
+/**
+ * Routes every later startProgram through `spawner` (its identity is fixed: the request's
+ * uid/gid/groups are then not used), or back to the direct path with undefined.
+ * @param spawner the privileged spawner, or undefined
+ */
+export function useProgramSpawner(spawner: ProgramSpawner | undefined): void {
+  programSpawner = spawner;
+}
+
 /** A started program and our ends of its stdin/stdout pipes. */
 export interface RunningProgram {
   readonly child: ChildHandle;
@@ -32,7 +57,7 @@ export interface RunningProgram {
 export async function startProgram(req: ProgramRequest): Promise<RunningProgram> {
   const file = req.argv[0];
   if (file === undefined) throw new SysError('EINVAL', 'execve');
-  if (spawnImpl() === 'native') return startNative(file, req);
+  if (spawnImpl() === 'native' || programSpawner !== undefined) return startNative(file, req);
   return startFallback(file, req);
 }
 
@@ -49,7 +74,7 @@ async function startNative(file: string, req: ProgramRequest): Promise<RunningPr
   const [outR, outW] = outFds;
   let child: ChildHandle;
   try {
-    child = await spawnProgram({
+    child = programSpawner !== undefined ? await programSpawner.spawn(req.env, [inR, outW, 2]) : await spawnProgram({
       file,
       argv: req.argv,
       env: req.env,

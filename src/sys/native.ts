@@ -83,9 +83,14 @@ export interface NativeAddon {
   chroot(path: string): void;
   listenTcp(options: ListenTcpOptions): ListenTcpResult;
   setIpOptionsNone(fd: number): void;
+  seqpacketPair(): [number, number];
+  sendFds(fd: number, data: Buffer, fds: readonly number[]): void;
+  dropPrivilegeLimits(): void;
+  setNonDumpable(): void;
 }
 
 const ADDON_FILE = 'sslserver_native.node';
+const SPAWNER_FILE = 'sslserver-spawner';
 const PACKAGE_NAME = 'ucspi-ssl-ts';
 
 let loaded: NativeAddon | undefined;
@@ -260,4 +265,54 @@ export function listenTcp(opts: ListenTcpOptions): ListenTcpResult {
 export function setIpOptionsNone(fd: number): void {
   const addon = loadNative();
   sys(() => addon.setIpOptionsNone(fd));
+}
+
+/**
+ * An AF_UNIX SOCK_SEQPACKET pair, close-on-exec (the spawner's request channel: one record per
+ * request, fds attached).
+ * @returns the two connected ends
+ * @throws SysError (EMFILE, ENFILE)
+ */
+export function seqpacketPair(): [number, number] {
+  const addon = loadNative();
+  return sys(() => addon.seqpacketPair());
+}
+
+/**
+ * One sendmsg(2) of `data` with `fds` attached as SCM_RIGHTS; never blocks.
+ * @param fd a connected AF_UNIX socket
+ * @param data the record
+ * @param fds at most 16 descriptors to pass (the receiver gets its own copies)
+ * @throws SysError EAGAIN (the peer is not reading), EPIPE, EBADF
+ */
+export function sendFds(fd: number, data: Buffer, fds: readonly number[]): void {
+  const addon = loadNative();
+  sys(() => addon.sendFds(fd, data, fds));
+}
+
+/**
+ * Empties the capability bounding set and makes the process non-dumpable (no ptrace, no
+ * /proc/PID/mem for processes of the same uid). Call as root, before giving up the uid.
+ * @throws SysError EPERM from `prctl` without CAP_SETPCAP
+ */
+export function dropPrivilegeLimits(): void {
+  const addon = loadNative();
+  sys(() => addon.dropPrivilegeLimits());
+}
+
+/**
+ * prctl(PR_SET_DUMPABLE, 0): no ptrace or /proc/PID/mem for processes of the same uid.
+ * @throws SysError from `prctl`
+ */
+export function setNonDumpable(): void {
+  const addon = loadNative();
+  sys(() => addon.setNonDumpable());
+}
+
+/**
+ * The privileged spawner executable built beside the addon (native/spawner.c).
+ * @returns its path, or undefined when it was not built
+ */
+export function spawnerPath(): string | undefined {
+  return ['Release', 'Debug'].map((kind) => path.join(packageRoot(), 'build', kind, SPAWNER_FILE)).find((p) => existsSync(p));
 }

@@ -1,0 +1,302 @@
+/* sslserver-spawner: the one privileged helper left after start-up; starts only its configured
+ * program as its configured identity, for the unprivileged network process (OpenSSH-style
+ * privilege separation).
+ *
+ * Usage (started by sslserver as root, never by hand):
+ *   sslserver-spawner UID GID GROUPS FILE ARGV0 [ARG...]
+ * UID/GID -1: unchanged; GROUPS "-": unchanged, "": none, else "1,2,3". FILE without a slash is
+ * searched in this process's PATH once per start (glibc execvp), never in the request's PATH.
+ *
+ * fd 3, requests (AF_UNIX SOCK_SEQPACKET, one record each, integers big-endian):
+ *   'S' u32 id, then NUL-terminated NAME=value entries (the program's whole environment);
+ *       SCM_RIGHTS: 1..16 fds, which become the program's fd 0, 1, 2... (nothing else is kept)
+ *   'K' u32 pid u32 signal: signal one of our own running programs (others are ignored)
+ * fd 4, replies (AF_UNIX SOCK_STREAM), 9 bytes each:
+ *   'P' u32 id i32 pid (> 0) or -errno when the program could not start
+ *   'X' u32 pid i32 raw wait status, once the program is reaped
+ * EOF on fd 3 ends the spawner (running programs go on, as under the reference when it exits).
+ * A request can neither name another program nor another identity, so a compromised network
+ * process gains nothing here that the configured program does not already have. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define REQ_FD 3
+#define REPLY_FD 4
+/* Largest request record: an environment beyond this is refused (E2BIG). */
+#define MAX_REQUEST_BYTES (256 * 1024)
+#define MAX_ENV_ENTRIES 4096
+#define MAX_FDS 16
+#define MAX_GROUPS 64
+/* Running programs tracked; one per connection, and -c is at most a few thousand. */
+#define MAX_CHILDREN 65536
+
+static uid_t uid = (uid_t)-1;
+static gid_t gid = (gid_t)-1;
+static int set_groups = 0;
+static gid_t groups[MAX_GROUPS];
+static size_t ngroups = 0;
+static const char *file;
+static char **prog_argv;
+static pid_t children[MAX_CHILDREN];
+static size_t nchildren = 0;
+static sigset_t blocked;
+
+static void die(const char *what) {
+  fprintf(stderr, "sslserver-spawner: fatal: %s: %s\n", what, strerror(errno));
+  _exit(111);
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+  p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+
+static uint32_t get32(const unsigned char *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void reply(char op, uint32_t a, int32_t b) {
+  unsigned char m[9];
+  m[0] = (unsigned char)op;
+  put32(m + 1, a);
+  put32(m + 5, (uint32_t)b);
+  size_t off = 0;
+  while (off < sizeof m) {
+    ssize_t w = write(REPLY_FD, m + off, sizeof m - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) _exit(0); /* the network process is gone */
+    off += (size_t)w;
+  }
+}
+
+static long parse_id(const char *s) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || *end != '\0' || end == s || v < -1 || v > 4294967294L) {
+    fprintf(stderr, "sslserver-spawner: fatal: bad id: %s\n", s);
+    _exit(100);
+  }
+  return v;
+}
+
+/* Marks every fd from `low` up close-on-exec (close_range, else one by one). */
+static int syscall_close_range_cloexec(int low) {
+#ifdef CLOSE_RANGE_CLOEXEC
+  if (close_range((unsigned)low, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+#endif
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 65536) max = 65536;
+  for (int fd = low; fd < max; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0 && !(fl & FD_CLOEXEC)) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+  }
+  return 0;
+}
+
+/* In the child: fd map, identity, exec. Reports errno through errfd on failure. */
+static void child(int *fds, int nfds, char **envp, int errfd) {
+  int tmp[MAX_FDS];
+  int err;
+  sigset_t none;
+  sigemptyset(&none);
+  signal(SIGPIPE, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  /* move the received fds above the target range first, so dup2 never clobbers one */
+  for (int i = 0; i < nfds; i++) {
+    tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, nfds > errfd ? nfds : errfd + 1);
+    if (tmp[i] < 0) goto fail;
+  }
+  for (int i = 0; i < nfds; i++)
+    if (dup2(tmp[i], i) < 0) goto fail;
+  /* everything else is close-on-exec: the errno pipe still works until the exec */
+  if (syscall_close_range_cloexec(nfds) != 0) goto fail;
+  if (set_groups && setgroups(ngroups, groups) != 0) goto fail;
+  if (gid != (gid_t)-1 && setresgid(gid, gid, gid) != 0) goto fail;
+  if (uid != (uid_t)-1 && setresuid(uid, uid, uid) != 0) goto fail;
+  execvpe(file, prog_argv, envp);
+fail:
+  err = errno;
+  (void)!write(errfd, &err, sizeof err);
+  _exit(127);
+}
+
+static void close_all(int *fds, int n) {
+  for (int i = 0; i < n; i++) close(fds[i]);
+}
+
+static void spawn_request(uint32_t id, char *env, size_t envlen, int *fds, int nfds) {
+  char *envp[MAX_ENV_ENTRIES + 1];
+  size_t n = 0;
+  size_t off = 0;
+  if (nfds < 1 || (envlen > 0 && env[envlen - 1] != '\0')) {
+    reply('P', id, -EINVAL);
+    return;
+  }
+  while (off < envlen) {
+    if (n >= MAX_ENV_ENTRIES) {
+      reply('P', id, -E2BIG);
+      return;
+    }
+    envp[n++] = env + off;
+    off += strlen(env + off) + 1;
+  }
+  envp[n] = NULL;
+  if (nchildren >= MAX_CHILDREN) {
+    reply('P', id, -EAGAIN);
+    return;
+  }
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) != 0) {
+    reply('P', id, -errno);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(errpipe[0]);
+    child(fds, nfds, envp, errpipe[1]);
+  }
+  int err = errno;
+  close(errpipe[1]);
+  if (pid < 0) {
+    close(errpipe[0]);
+    reply('P', id, -err);
+    return;
+  }
+  ssize_t r;
+  do r = read(errpipe[0], &err, sizeof err);
+  while (r < 0 && errno == EINTR);
+  close(errpipe[0]);
+  if (r == (ssize_t)sizeof err) {
+    /* it never ran: reap it here, it is not a program to report */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    reply('P', id, -err);
+    return;
+  }
+  children[nchildren++] = pid;
+  reply('P', id, pid);
+}
+
+static void kill_request(uint32_t pid, uint32_t sig) {
+  if (sig == 0 || sig > 64) return;
+  for (size_t i = 0; i < nchildren; i++)
+    if (children[i] == (pid_t)pid) {
+      kill((pid_t)pid, (int)sig);
+      return;
+    }
+}
+
+static void reap(void) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    for (size_t i = 0; i < nchildren; i++)
+      if (children[i] == pid) {
+        children[i] = children[--nchildren];
+        reply('X', (uint32_t)pid, status);
+        break;
+      }
+  }
+}
+
+/* Reads one request record; returns 0 at EOF. */
+static int serve_one(unsigned char *buf) {
+  union {
+    char b[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = { .iov_base = buf, .iov_len = MAX_REQUEST_BYTES };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+  ssize_t r = recvmsg(REQ_FD, &msg, MSG_CMSG_CLOEXEC);
+  if (r < 0) {
+    if (errno == EINTR || errno == EAGAIN) return 1;
+    die("recvmsg");
+  }
+  if (r == 0) return 0;
+  int fds[MAX_FDS];
+  int nfds = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (nfds < MAX_FDS) fds[nfds++] = fd;
+      else close(fd);
+    }
+  }
+  if (r < 5) {
+    close_all(fds, nfds);
+    return 1;
+  }
+  uint32_t a = get32(buf + 1);
+  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+    if (buf[0] == 'S') reply('P', a, -E2BIG);
+  } else if (buf[0] == 'S') {
+    spawn_request(a, (char *)buf + 5, (size_t)r - 5, fds, nfds);
+  } else if (buf[0] == 'K' && r == 9) {
+    kill_request(a, get32(buf + 5));
+  }
+  close_all(fds, nfds);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 6) {
+    fprintf(stderr, "usage: sslserver-spawner UID GID GROUPS FILE ARGV0 [ARG...]\n");
+    return 100;
+  }
+  uid = (uid_t)parse_id(argv[1]);
+  gid = (gid_t)parse_id(argv[2]);
+  if (strcmp(argv[3], "-") != 0) {
+    set_groups = 1;
+    char *p = argv[3];
+    while (*p != '\0') {
+      char *comma = strchr(p, ',');
+      if (comma != NULL) *comma = '\0';
+      if (ngroups >= MAX_GROUPS) {
+        fprintf(stderr, "sslserver-spawner: fatal: too many groups\n");
+        return 100;
+      }
+      groups[ngroups++] = (gid_t)parse_id(p);
+      if (comma == NULL) break;
+      p = comma + 1;
+    }
+  }
+  file = argv[4];
+  prog_argv = argv + 5;
+  signal(SIGPIPE, SIG_IGN);
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &blocked, NULL) != 0) die("sigprocmask");
+  int sfd = signalfd(-1, &blocked, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) die("signalfd");
+  unsigned char *buf = malloc(MAX_REQUEST_BYTES);
+  if (buf == NULL) die("malloc");
+  for (;;) {
+    struct pollfd p[2] = { { .fd = REQ_FD, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      die("poll");
+    }
+    if (p[1].revents != 0) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) > 0) {}
+      reap();
+    }
+    if (p[0].revents != 0 && !serve_one(buf)) return 0;
+  }
+}

@@ -1,0 +1,168 @@
+// The network process's end of sslserver-spawner (native/spawner.c): programs started as the -u/-g identity.
+import net from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { SysError } from '../errors';
+import * as native from '../sys/native';
+import type { ChildHandle } from '../spawn/spawn';
+import type { ProgramSpawner } from '../spawn/program';
+
+/** Bytes of one reply: op, u32, i32. */
+const REPLY_BYTES = 9;
+/** Wait status reported for programs whose spawner died before they did: exit 111. */
+export const SPAWNER_GONE_STATUS = 111 << 8;
+
+/** What the spawner may start, fixed for its whole life. */
+export interface SpawnerOptions {
+  /** -u; -1 or undefined: unchanged (the spawner's own, root). */
+  readonly uid?: number;
+  /** -g; -1 or undefined: unchanged. */
+  readonly gid?: number;
+  /** Supplementary groups; undefined: unchanged, []: none. */
+  readonly groups?: readonly number[];
+  /** The program and its arguments (argv[0] is searched in the start-up PATH, once per exec). */
+  readonly argv: readonly string[];
+}
+
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+/** A running spawner: the only process that keeps root after start-up. */
+export class SpawnerClient implements ProgramSpawner {
+  private _nextId = 1;
+  private _gone = false;
+  private readonly _starts = new Map<number, { resolve(child: ChildHandle): void; reject(err: Error): void }>();
+  private readonly _exits = new Map<number, (status: number) => void>();
+
+  private constructor(
+    /** The spawner's pid. */
+    readonly pid: number,
+    private readonly _requestFd: number,
+    replies: net.Socket,
+  ) {
+    let buf: Buffer = Buffer.alloc(0);
+    replies.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      while (buf.length >= REPLY_BYTES) {
+        this._reply(String.fromCharCode(buf[0] as number), buf.readUInt32BE(1), buf.readInt32BE(5));
+        buf = buf.subarray(REPLY_BYTES);
+      }
+    });
+    replies.on('error', () => undefined);
+    replies.on('close', () => {
+      this._gone = true;
+      for (const s of this._starts.values()) s.reject(new SysError('EPIPE', 'spawner'));
+      this._starts.clear();
+      for (const e of this._exits.values()) e(SPAWNER_GONE_STATUS);
+      this._exits.clear();
+    });
+  }
+
+  /**
+   * Starts the spawner (as root) for one program and identity.
+   * @param opts the program and the identity it runs as
+   * @returns the client
+   * @throws SysError when the spawner is not built (ENOENT) or cannot start
+   */
+  static start(opts: SpawnerOptions): SpawnerClient {
+    const file = native.spawnerPath();
+    if (file === undefined) throw new SysError('ENOENT', 'execve', 'sslserver-spawner');
+    const [reqOurs, reqTheirs] = native.seqpacketPair();
+    let repOurs: number;
+    let repTheirs: number;
+    try {
+      [repOurs, repTheirs] = native.socketpair();
+    } catch (err) {
+      native.close(reqOurs);
+      native.close(reqTheirs);
+      throw err;
+    }
+    let child;
+    try {
+      const groups = opts.groups === undefined ? '-' : opts.groups.join(',');
+      child = native.spawnChild({
+        file,
+        argv: [file, String(opts.uid ?? -1), String(opts.gid ?? -1), groups, opts.argv[0] ?? '', ...opts.argv],
+        env: process.env.PATH === undefined ? [] : [`PATH=${process.env.PATH}`],
+        fds: [-1, -1, 2, reqTheirs, repTheirs],
+      });
+    } catch (err) {
+      native.close(reqOurs);
+      native.close(repOurs);
+      throw err;
+    } finally {
+      native.close(reqTheirs);
+      native.close(repTheirs);
+    }
+    child.setRef(false);
+    const replies = new net.Socket({ fd: repOurs, readable: true, writable: false });
+    replies.unref();
+    return new SpawnerClient(child.pid, reqOurs, replies);
+  }
+
+  /**
+   * ProgramSpawner: starts the configured program with `env` and `fds` as its fd 0, 1, 2...
+   * @param env the whole environment, `NAME=value`
+   * @param fds at most 16 fds (ours stay open: the caller closes them)
+   * @returns the running program
+   * @throws SysError with the program's errno (ENOENT/EACCES, syscall `execve`), EAGAIN when the
+   *   spawner is not reading, EPIPE when it is gone
+   */
+  spawn(env: readonly string[], fds: readonly number[]): Promise<ChildHandle> {
+    if (this._gone) return Promise.reject(new SysError('EPIPE', 'spawner'));
+    const id = this._nextId++ >>> 0;
+    const head = Buffer.alloc(5);
+    head.write('S', 0, 'latin1');
+    head.writeUInt32BE(id, 1);
+    const body = Buffer.from(env.map((e) => `${e}\0`).join(''), 'utf8');
+    return new Promise<ChildHandle>((resolve, reject) => {
+      this._starts.set(id, { resolve, reject });
+      try {
+        native.sendFds(this._requestFd, Buffer.concat([head, body]), fds);
+      } catch (err) {
+        this._starts.delete(id);
+        reject(err);
+      }
+    });
+  }
+
+  private _handle(pid: number): ChildHandle {
+    let done = false;
+    const exited = new Promise<number>((resolve) => {
+      this._exits.set(pid, (status) => {
+        done = true;
+        resolve(status);
+      });
+    });
+    return {
+      pid,
+      exited,
+      kill: (signal: NodeJS.Signals | number = 'SIGTERM') => {
+        if (done || this._gone) return;
+        const sig = typeof signal === 'number' ? signal : osConstants.signals[signal];
+        const rec = Buffer.alloc(9);
+        rec.write('K', 0, 'latin1');
+        rec.writeUInt32BE(pid, 1);
+        rec.writeUInt32BE(sig, 5);
+        try {
+          native.sendFds(this._requestFd, rec, []);
+        } catch {
+          // the spawner is gone or stuck: its 'close' reports the programs
+        }
+      },
+    };
+  }
+
+  private _reply(op: string, a: number, b: number): void {
+    if (op === 'P') {
+      const start = this._starts.get(a);
+      this._starts.delete(a);
+      if (start === undefined) return;
+      // the exit watch is registered now: an 'X' later in this same chunk must find it
+      if (b > 0) start.resolve(this._handle(b));
+      else start.reject(new SysError(ERRNO_NAMES.get(-b) ?? 'EIO', 'execve'));
+    } else if (op === 'X') {
+      const exit = this._exits.get(a);
+      this._exits.delete(a);
+      exit?.(b);
+    }
+  }
+}
