@@ -1,0 +1,266 @@
+// Root start, key helper in SSL_CHROOT as SSL_USER, network process without root, programs as -u/-g/-U (runs as root, as CI).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import tls from 'node:tls';
+import { join } from 'node:path';
+import { FIXTURES, SSLSERVER, TCPRULES, runServer, startServer, testCerts, tlsExchange, type RunningServer } from './harness';
+
+const NOBODY = 65534;
+const PROBE = join(FIXTURES, 'priv-probe.sh');
+
+/** Uid, Gid, Groups and capability lines of /proc/PID/status. */
+function status(pid: number): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim().replace(/\s+/g, ' '));
+  }
+  return m;
+}
+
+/** Direct children of pid whose command line contains `needle`. */
+function childWith(pid: number, needle: string): number {
+  for (const e of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(needle)) return Number(e);
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no child of ${pid} runs ${needle}`);
+}
+
+function probeLines(out: Buffer): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const l of out.toString().split('\n')) {
+    const i = l.indexOf('=');
+    if (i > 0) m.set(l.slice(0, i), l.slice(i + 1).trim());
+  }
+  return m;
+}
+
+describe('privileges (root start)', () => {
+  let dir: string;
+  let root: string;
+  before(() => {
+    assert.equal(process.getuid?.(), 0, 'these tests run as root (as CI does)');
+    const certs = testCerts();
+    dir = mkdtempSync(join(tmpdir(), 'priv-'));
+    chmodSync(dir, 0o755);
+    root = join(dir, 'root');
+    mkdirSync(root, { mode: 0o755 });
+    copyFileSync(join(certs, 'server.pem'), join(root, 'cert.pem'));
+    copyFileSync(join(certs, 'ec-server.pem'), join(root, 'cert2.pem'));
+    for (const [src, dst] of [['server.key', 'key.pem'], ['ec-server.key', 'key2.pem']] as const) {
+      copyFileSync(join(certs, src), join(root, dst));
+      // readable only by SSL_USER
+      chownSync(join(root, dst), NOBODY, NOBODY);
+      chmodSync(join(root, dst), 0o400);
+    }
+    chmodSync(join(root, 'cert.pem'), 0o644);
+    chmodSync(join(root, 'cert2.pem'), 0o644);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const sslEnv = (): Record<string, string> => ({
+    SSL_USER: 'nobody',
+    SSL_CHROOT: root,
+    CERTFILE: '/cert.pem',
+    KEYFILE: '/key.pem',
+    PROBE_DIR: dir,
+    PROBE_KEY: join(root, 'key.pem'),
+  });
+
+  it('drops the network process, confines the key helper, runs the program as -u/-g with fds 0-2 only', async () => {
+    // the program waits for a line first, so that its fds can be looked at while it runs
+    const srv = await startServer(['-v', '-u', '1', '-g', '1', '127.0.0.1', '0', 'sh', '-c', `read x; exec ${PROBE}`], { env: sslEnv() });
+    try {
+      const pid = srv.proc.pid as number;
+      const net = status(pid);
+      assert.equal(net.get('Uid'), '65534 65534 65534 65534');
+      assert.equal(net.get('Gid'), '65534 65534 65534 65534');
+      assert.equal(net.get('Groups'), '');
+      assert.equal(net.get('CapEff'), '0000000000000000');
+      assert.equal(net.get('CapPrm'), '0000000000000000');
+      assert.equal(net.get('CapBnd'), '0000000000000000');
+      const helper = childWith(pid, 'key-helper.js');
+      assert.equal(readlinkSync(`/proc/${helper}/root`), root);
+      assert.equal(status(helper).get('Uid'), '65534 65534 65534 65534');
+      assert.equal(status(helper).get('CapEff'), '0000000000000000');
+      const spawner = childWith(pid, 'sslserver-spawner');
+      assert.equal(status(spawner).get('Uid'), '0 0 0 0');
+      writeFileSync(join(dir, 'pids'), `${pid} ${helper}\n`, { mode: 0o644 });
+
+      // the key at /key.pem exists only inside SSL_CHROOT and only nobody may read it: TLS works
+      const chunks: Buffer[] = [];
+      const client = tls.connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false });
+      client.on('data', (d: Buffer) => chunks.push(d));
+      const closed = new Promise((r) => client.on('close', r));
+      await new Promise((r) => client.once('secureConnect', r));
+      assert.equal(client.getPeerX509Certificate()?.subject.includes('CN=localhost'), true);
+      let prog: number | undefined;
+      for (let i = 0; i < 100 && prog === undefined; i++) {
+        try {
+          prog = childWith(spawner, 'read x');
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      assert.ok(prog !== undefined);
+      const fds = readdirSync(`/proc/${prog}/fd`).map(Number).sort((a, b) => a - b);
+      client.end('go\n');
+      await closed;
+      assert.deepEqual(fds, [0, 1, 2]);
+      const out = probeLines(Buffer.concat(chunks));
+      assert.equal(out.get('uid'), '1 gid=1 groups=1');
+      assert.equal(out.get('key'), 'denied');
+      assert.equal(out.get(`mem-${pid}`), 'denied');
+      assert.equal(out.get(`mem-${helper}`), 'denied');
+      if (out.has(`ptrace-${pid}`)) {
+        assert.equal(out.get(`ptrace-${pid}`), 'denied');
+        assert.equal(out.get(`ptrace-${helper}`), 'denied');
+      }
+      await srv.waitFor(/ended by [0-9]+ status 0/);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('-U: the program runs as $UID/$GID with only that group', async () => {
+    const srv = await startServer(['-U', '127.0.0.1', '0', PROBE], { env: { ...sslEnv(), UID: '2', GID: '2' } });
+    try {
+      const out = probeLines((await tlsExchange(srv.port)).data);
+      assert.equal(out.get('uid'), '2 gid=2 groups=2');
+      assert.equal(out.get('key'), 'denied');
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('binds a privileged port as root, then drops', async () => {
+    let srv: RunningServer | undefined;
+    for (const port of [443, 636, 853, 990, 992, 993, 995, 465]) {
+      try {
+        srv = await startServer(['127.0.0.1', String(port), PROBE], { env: { ...sslEnv(), SSL_USER: '', SSL_UID: String(NOBODY), SSL_GID: String(NOBODY) } });
+        break;
+      } catch {
+        // that port is taken here: try the next
+      }
+    }
+    assert.ok(srv !== undefined, 'no privileged port free');
+    try {
+      assert.ok(srv.port < 1024);
+      assert.equal(status(srv.proc.pid as number).get('Uid'), '65534 65534 65534 65534');
+      assert.equal(status(srv.proc.pid as number).get('CapEff'), '0000000000000000');
+      // no -u: the program runs as started (root), as the reference; through the spawner
+      const out = probeLines((await tlsExchange(srv.port)).data);
+      assert.match(out.get('uid') ?? '', /^0 gid=0 /);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('a rule selects other key files, served by the helper; a dead helper drops that connection with one line', async () => {
+    const cdb = join(dir, 'rules.cdb');
+    execFileSync(process.execPath, [TCPRULES, cdb, `${cdb}.tmp`], { input: '127.0.0.2:allow,CERTFILE="/cert2.pem",KEYFILE="/key2.pem"\n:allow\n' });
+    chmodSync(cdb, 0o644);
+    const srv = await startServer(['-v', '-x', cdb, '-u', '1', '-g', '1', '127.0.0.1', '0', PROBE], { env: sslEnv() });
+    try {
+      const ec = await tlsExchange(srv.port, '', { localAddress: '127.0.0.2' });
+      assert.equal(ec.peer?.publicKey.asymmetricKeyType, 'ec');
+      const helper = childWith(srv.proc.pid as number, 'key-helper.js');
+      process.kill(helper, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 200));
+      // the base set-up is loaded: it still serves
+      assert.equal(probeLines((await tlsExchange(srv.port)).data).get('uid'), '1 gid=1 groups=1');
+      // a rule's set-up not loaded yet: gone with the helper
+      execFileSync(process.execPath, [TCPRULES, cdb, `${cdb}.tmp`], { input: '127.0.0.2:allow,CERTFILE="/cert.pem",KEYFILE="/key2.pem"\n:allow\n' });
+      chmodSync(cdb, 0o644);
+      const before = srv.lines().length;
+      await assert.rejects(tlsExchange(srv.port, '', { localAddress: '127.0.0.2' }));
+      const line = await srv.waitFor(/key helper is gone/);
+      assert.match(line, /^sslserver: error: \(111\) key helper is gone$/);
+      assert.equal(srv.lines().slice(before).filter((l) => /key helper/.test(l)).length, 1);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('start-up errors: SSL_CHROOT that cannot be entered, SSL_CHROOT without an identity, -n with an identity', async () => {
+    const certs = testCerts();
+    const base = { CERTFILE: join(certs, 'server.pem'), KEYFILE: join(certs, 'server.key'), DHFILE: '' };
+    let r = await runServer(['127.0.0.1', '0', 'true'], { ...base, SSL_USER: 'nobody', SSL_CHROOT: join(dir, 'nonexistent') });
+    assert.equal(r.code, 111);
+    assert.match(r.stderr, /^sslserver: fatal: \(111\) unable to start the key helper: unable to chroot to: .*nonexistent$/m);
+    r = await runServer(['127.0.0.1', '0', 'true'], { ...base, SSL_CHROOT: root });
+    assert.equal(r.code, 111);
+    assert.match(r.stderr, /SSL_CHROOT needs SSL_USER or SSL_UID/);
+    r = await runServer(['-n', '127.0.0.1', '0', 'true'], { ...base, SSL_UID: '1', SSL_GID: '1' });
+    assert.equal(r.code, 111);
+    r = await runServer(['127.0.0.1', '0', 'true'], { ...base, SSL_USER: 'no-such-user-here' });
+    assert.equal(r.code, 111);
+    assert.match(r.stderr, /unknown SSL_USER: no-such-user-here/);
+  });
+});
+
+describe('privileges (plain user)', () => {
+  let dir: string;
+  before(() => {
+    const certs = testCerts();
+    dir = mkdtempSync(join(tmpdir(), 'priv-user-'));
+    chmodSync(dir, 0o755);
+    for (const f of ['server.pem', 'server.key']) {
+      copyFileSync(join(certs, f), join(dir, f));
+      chownSync(join(dir, f), NOBODY, NOBODY);
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs sslserver as nobody until its -1 line (or its exit). */
+  function asNobody(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string; port?: number; stop(): void }> {
+    return new Promise((res) => {
+      const p = spawn(process.execPath, [SSLSERVER, '-1', ...args], {
+        uid: NOBODY,
+        gid: NOBODY,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CERTFILE: join(dir, 'server.pem'), KEYFILE: join(dir, 'server.key'), DHFILE: '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.stdout.on('data', (d: Buffer) => {
+        const m = / : ([0-9]+) \[/.exec(d.toString());
+        if (m !== null) res({ code: null, stderr, port: Number(m[1]), stop: () => p.kill('SIGTERM') });
+      });
+      p.on('exit', (code) => res({ code, stderr, stop: () => undefined }));
+    });
+  }
+
+  it('works without root (no chroot, no identity change)', async () => {
+    const r = await asNobody(['127.0.0.1', '0', 'sh', '-c', 'id -u'], {});
+    assert.ok(r.port !== undefined, r.stderr);
+    try {
+      assert.equal((await tlsExchange(r.port)).data.toString(), '65534\n');
+    } finally {
+      r.stop();
+    }
+  });
+
+  it('asking for a chroot or another identity without root is a start-up error (111)', async () => {
+    let r = await asNobody(['127.0.0.1', '0', 'true'], { SSL_USER: 'daemon' });
+    assert.equal(r.code, 111);
+    assert.match(r.stderr, /^sslserver: fatal: \(111\) unable to become SSL_UID 1 SSL_GID 1: not started as root$/m);
+    r = await asNobody(['127.0.0.1', '0', 'true'], { SSL_CHROOT: dir });
+    assert.equal(r.code, 111);
+    assert.match(r.stderr, /unable to chroot to: .*: not started as root/);
+    // the same identity is no change
+    r = await asNobody(['127.0.0.1', '0', 'true'], { SSL_UID: '65534', SSL_GID: '65534' });
+    assert.ok(r.port !== undefined, r.stderr);
+    r.stop();
+  });
+});
