@@ -94,5 +94,10 @@ export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts:
     });
     client.on('close', () => finish((client as Duplex & { writableFinished: boolean }).writableFinished ? { kind: 'done' } : { kind: 'error', error: new Error('connection closed') }));
     client.on('error', (error: Error) => finish({ kind: 'error', error }));
+    // Node (lib/_tls_wrap.js onerror -> _emitTLSError): after the handshake, a TLS error of a
+    // TLSSocket built with `new TLSSocket(socket, { isServer })` is emitted only as '_tlsError'
+    // ('error' needs _releaseControl, which only tls.Server calls), and the socket stays open.
+    // A forged or corrupt record would then hang the session until -w; end it here.
+    client.on('_tlsError', (error: Error) => finish({ kind: 'error', error }));
   });
 }
