@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
   let plan: PrivilegePlan;
   try {
-    plan = privilegePlan(process.env, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, opts.delayedTls);
+    plan = privilegePlan(process.env, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;

@@ -20,13 +20,12 @@ export interface CurrentIdentity {
  * Decides the plan from SSL_USER/SSL_GROUP/SSL_UID/SSL_GID/SSL_CHROOT and our identity.
  * @param env the start-up environment
  * @param current our uid and gid
- * @param delayedTls `-n` (its programs are started by src/server/delayed-tls.ts, not the spawner)
  * @param read reads /etc/passwd and /etc/group
  * @returns the plan
  * @throws ConfigError (exit 111): a chroot or identity change asked for without root,
- *   SSL_CHROOT without an SSL identity, -n with an SSL identity, or a bad identity
+ *   SSL_CHROOT without an SSL identity, or a bad identity
  */
-export function privilegePlan(env: Record<string, string | undefined>, current: CurrentIdentity, delayedTls: boolean, read?: TextReader): PrivilegePlan {
+export function privilegePlan(env: Record<string, string | undefined>, current: CurrentIdentity, read?: TextReader): PrivilegePlan {
   const identity = sslIdentityFromEnv(env, read);
   const chroot = env.SSL_CHROOT === undefined || env.SSL_CHROOT === '' ? undefined : env.SSL_CHROOT;
   if (current.uid !== 0) {
@@ -41,7 +40,6 @@ export function privilegePlan(env: Record<string, string | undefined>, current: 
     if (chroot !== undefined) throw new ConfigError('SSL_CHROOT needs SSL_USER or SSL_UID', { kind: 'fatal' });
     return { kind: 'plain' };
   }
-  if (delayedTls) throw new ConfigError('-n with SSL_USER or SSL_UID is not supported yet', { kind: 'fatal' });
   return { kind: 'separated', identity, ...(chroot === undefined ? {} : { chroot }) };
 }
 

@@ -7,7 +7,8 @@ import { safeText } from '../env/safe-text';
 import type { ServerTlsConfig } from '../tls/context';
 import { sslEnv } from '../tls/ssl-env';
 import { encodeEnvBlock, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
-import { spawnProgram, type ChildHandle } from '../spawn/spawn';
+import type { ChildHandle } from '../spawn/spawn';
+import { spawnWithFds } from '../spawn/program';
 import { relay } from '../spawn/relay';
 import { EXIT_GRACE_MS, stopProgram as stopChild } from '../spawn/stop';
 import * as native from '../sys/native';
@@ -99,15 +100,16 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     env.set('SSLCTLFD', String(CTL_FD));
     env.set('SSLREADFD', String(READ_FD));
     env.set('SSLWRITEFD', String(WRITE_FD));
-    child = await spawnProgram({
-      file: config.program[0] ?? '',
-      argv: config.program,
-      env: Array.from(env, ([k, v]) => `${k}=${v}`),
-      fds: [fd, fd, 2, ctlChild, readR, writeW],
-      ...(config.uid === undefined ? {} : { uid: config.uid }),
-      ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
-      ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
-    });
+    child = await spawnWithFds(
+      {
+        argv: config.program,
+        env: Array.from(env, ([k, v]) => `${k}=${v}`),
+        ...(config.uid === undefined ? {} : { uid: config.uid }),
+        ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
+        ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
+      },
+      [fd, fd, 2, ctlChild, readR, writeW],
+    );
   } catch (err) {
     closeOwned(...owned.slice());
     log.logFailure('fatal', EXIT_TEMPORARY, `unable to run: ${safeText(config.program[0] ?? '')} ${safeText((err as Error).message, { space: true })}`);

@@ -40,6 +40,26 @@ export function useProgramSpawner(spawner: ProgramSpawner | undefined): void {
   programSpawner = spawner;
 }
 
+/**
+ * Starts the program with an fd map of the caller's (`-n`: the socket, the control socket and the
+ * two pipes), through the privileged spawner when there is one.
+ * @param req what to run, as whom (ignored by a spawner: its identity is fixed)
+ * @param fds become the program's fd 0, 1, 2...; ours stay open
+ * @throws SysError when it cannot be started
+ */
+export function spawnWithFds(req: ProgramRequest, fds: readonly number[]): Promise<ChildHandle> {
+  if (programSpawner !== undefined) return programSpawner.spawn(req.env, fds);
+  return spawnProgram({
+    file: req.argv[0] ?? '',
+    argv: req.argv,
+    env: req.env,
+    fds,
+    ...(req.uid === undefined ? {} : { uid: req.uid }),
+    ...(req.gid === undefined ? {} : { gid: req.gid }),
+    ...(req.groups === undefined ? {} : { groups: req.groups }),
+  });
+}
+
 /** A started program and our ends of its stdin/stdout pipes. */
 export interface RunningProgram {
   readonly child: ChildHandle;

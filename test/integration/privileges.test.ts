@@ -192,7 +192,28 @@ describe('privileges (root start)', () => {
     }
   });
 
-  it('start-up errors: SSL_CHROOT that cannot be entered, SSL_CHROOT without an identity, -n with an identity', async () => {
+  it('-n with an SSL identity: the spawner starts the STARTTLS program as -u/-g and swaks completes a mail', async () => {
+    const spool = join(dir, 'spool');
+    mkdirSync(spool, { mode: 0o777 });
+    chmodSync(spool, 0o777);
+    const s = await startServer(['-v', '-n', '-H', '-R', '-u', '1', '-g', '1', '127.0.0.1', '0', join(FIXTURES, '../../examples/smtp-starttls.js')], {
+      env: { ...sslEnv(), SMTP_SPOOL: join(spool, 'mail.mbox') },
+    });
+    try {
+      const out = execFileSync('swaks', ['--server', `127.0.0.1:${s.port}`, '--tls', '--to', 'a@example.test', '--from', 'b@example.test'], { timeout: 20_000 }).toString();
+      assert.match(out, /TLS started with cipher TLSv1\.3/);
+      assert.match(out, /250 2\.0\.0 Ok: queued/);
+      assert.match(await s.waitFor(/ended by/), /^sslserver: ended by [0-9]+ status 0$/);
+      const mbox = readFileSync(join(spool, 'mail.mbox'), 'utf8');
+      assert.match(mbox, /with ESMTPS \(TLSv1\.3:/);
+      // written by the program, as -u 1 -g 1
+      assert.equal(execFileSync('stat', ['-c', '%u:%g', join(spool, 'mail.mbox')]).toString().trim(), '1:1');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('start-up errors: SSL_CHROOT that cannot be entered, SSL_CHROOT without an identity', async () => {
     const certs = testCerts();
     const base = { CERTFILE: join(certs, 'server.pem'), KEYFILE: join(certs, 'server.key'), DHFILE: '' };
     let r = await runServer(['127.0.0.1', '0', 'true'], { ...base, SSL_USER: 'nobody', SSL_CHROOT: join(dir, 'nonexistent') });
@@ -201,8 +222,6 @@ describe('privileges (root start)', () => {
     r = await runServer(['127.0.0.1', '0', 'true'], { ...base, SSL_CHROOT: root });
     assert.equal(r.code, 111);
     assert.match(r.stderr, /SSL_CHROOT needs SSL_USER or SSL_UID/);
-    r = await runServer(['-n', '127.0.0.1', '0', 'true'], { ...base, SSL_UID: '1', SSL_GID: '1' });
-    assert.equal(r.code, 111);
     r = await runServer(['127.0.0.1', '0', 'true'], { ...base, SSL_USER: 'no-such-user-here' });
     assert.equal(r.code, 111);
     assert.match(r.stderr, /unknown SSL_USER: no-such-user-here/);
