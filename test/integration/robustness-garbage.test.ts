@@ -134,15 +134,20 @@ test('garbage of every kind ends only its connection, with at most one line, and
 
 test('garbage after the handshake ends that session with one line; others are not disturbed', async (t) => {
   const s = await startServer(['-T', String(HANDSHAKE_TIMEOUT_S), '-H', '-R', '127.0.0.1', '0', '/bin/cat']);
+  let other: tls.TLSSocket | undefined;
   try {
-    const other = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
-    other.on('error', () => undefined);
-    await new Promise((r) => other.once('secureConnect', r));
+    const o = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
+    other = o;
+    o.on('error', () => undefined);
+    await new Promise((r) => o.once('secureConnect', r));
     const raw = net.connect({ port: s.port, host: '127.0.0.1' });
     raw.on('error', () => undefined);
     const c = tls.connect({ socket: raw, rejectUnauthorized: false });
     c.on('error', () => undefined);
     await new Promise((r) => c.once('secureConnect', r));
+    // the program runs (cat echoes) before the forged record comes
+    c.write('x');
+    await new Promise((r) => c.once('data', r));
     const before = s.lines().length;
     const t0 = Date.now();
     // a forged application-data record on the wire under the TLS session
@@ -154,12 +159,14 @@ test('garbage after the handshake ends that session with one line; others are no
     assert.equal(lines.length, 1);
     assert.match(lines[0] as string, /^sslserver: error: \(111\) unable to speak TLS with: 127\.0\.0\.1 for pid: [0-9]+ /);
     // the other session still echoes
-    other.write('still here\n');
-    const echoed = await new Promise<string>((r) => other.once('data', (d: Buffer) => r(d.toString())));
+    o.write('still here\n');
+    const echoed = await new Promise<string>((r) => o.once('data', (d: Buffer) => r(d.toString())));
     assert.equal(echoed, 'still here\n');
-    other.end();
-    await new Promise((r) => other.once('close', r));
+    o.end();
+    await new Promise((r) => o.once('close', r));
   } finally {
+    // SIGTERM waits for open sessions
+    other?.destroy();
     await s.stop();
   }
 });
