@@ -5,6 +5,7 @@ import type { Log } from '../log/log';
 import { ConnectionLimits } from '../listen/limits';
 import { HandshakeTable } from '../listen/handshake-table';
 import { ProgramSlots } from '../listen/program-slots';
+import { handshakeFdBudget } from '../listen/fd-budget';
 import { Listener, type ListenerOptions } from '../listen/listener';
 import { tlsSettingsFromEnv } from '../tls/settings';
 import { createServerContext, loadTlsMaterial, type ServerTlsConfig, type TlsMaterial } from '../tls/context';
@@ -51,7 +52,8 @@ export class SslServer implements SessionHost {
   ) {
     this.limits = new ConnectionLimits(config.limit, config.maxConIp);
     this.programs = new ProgramSlots(config.limit);
-    const maxHandshakes = positiveOr(config.baseEnv.get('MAXHANDSHAKES'), DEFAULT_MAX_HANDSHAKES);
+    // never more than the fd limit leaves room for (e.g. under `ulimit -n 40`)
+    const maxHandshakes = Math.min(positiveOr(config.baseEnv.get('MAXHANDSHAKES'), DEFAULT_MAX_HANDSHAKES), handshakeFdBudget() ?? Infinity);
     this.handshakes = new HandshakeTable(maxHandshakes, positiveOr(config.baseEnv.get('MAXHANDSHAKESIP'), Math.min(DEFAULT_MAX_HANDSHAKES_IP, maxHandshakes)));
     this.lookups = new Lookups({
       lookupRemoteHost: config.lookupRemoteHost,
