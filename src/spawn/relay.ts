@@ -20,6 +20,11 @@ export interface RelayOptions {
 // After close_notify we keep reading a little so that unread client bytes do not turn our
 // close into a RST that could destroy the last bytes of the program's output in flight.
 const DEFAULT_LINGER_MS = 2000;
+// Once the client's EOF came and the program's output ended, only our last bytes are left to
+// flush. Node stops reading a socket after its EOF, and a peer that then resets can leave the
+// write queued forever (seen under reset churn: writableLength stuck, no 'error', no 'close'),
+// holding a -c slot until -w. A flush that makes no progress for this long ends the relay.
+const FLUSH_STALL_MS = 5000;
 
 /**
  * Copies client -> program stdin and program stdout -> client until the program closes its
@@ -36,12 +41,14 @@ export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts:
     let lastActivity = Date.now();
     let idleTimer: NodeJS.Timeout | undefined;
     let lingerTimer: NodeJS.Timeout | undefined;
+    let flushTimer: NodeJS.Timeout | undefined;
 
     const finish = (result: RelayEnd): void => {
       if (ended) return;
       ended = true;
       if (idleTimer !== undefined) clearTimeout(idleTimer);
       if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+      if (flushTimer !== undefined) clearTimeout(flushTimer);
       progOut.destroy();
       progIn.destroy();
       client.destroy();
@@ -76,6 +83,24 @@ export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts:
     progOut.on('data', touch);
     progOut.on('error', () => progOut.emit('end'));
     progOut.pipe(client); // progOut 'end' -> client.end(): close_notify and FIN after the data
+
+    const watchFlush = (): void => {
+      if (flushTimer !== undefined || !client.readableEnded || !progOut.readableEnded) return;
+      let left = client.writableLength;
+      const check = (): void => {
+        if (client.writableLength > 0 && client.writableLength >= left) {
+          finish({ kind: 'error', error: new Error('write stalled after end of input') });
+          return;
+        }
+        left = client.writableLength;
+        flushTimer = setTimeout(check, FLUSH_STALL_MS);
+        flushTimer.unref();
+      };
+      flushTimer = setTimeout(check, FLUSH_STALL_MS);
+      flushTimer.unref();
+    };
+    progOut.on('end', watchFlush);
+    client.on('end', watchFlush);
 
     client.on('finish', () => {
       // our close_notify is out; wait briefly for the client's, reading and discarding
