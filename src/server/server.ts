@@ -8,7 +8,7 @@ import { ProgramSlots } from '../listen/program-slots';
 import { handshakeFdBudget } from '../listen/fd-budget';
 import { Listener, type ListenerOptions } from '../listen/listener';
 import { tlsSettingsFromEnv } from '../tls/settings';
-import { createServerContext, loadTlsMaterial, type ServerTlsConfig, type TlsMaterial } from '../tls/context';
+import { contextOptionsFromEnv, createServerContext, loadTlsMaterial, type ServerTlsConfig, type TlsMaterial } from '../tls/context';
 import type { TlsSettings } from '../tls/settings';
 import type { ServerConfig } from './config';
 import { handleConnection, type SessionHost } from './session';
@@ -93,8 +93,8 @@ export class SslServer implements SessionHost {
       const settings = tlsSettingsFromEnv(env, this.config.clientCert);
       const load = this._loadMaterial;
       const pending = load !== undefined
-        ? load(settings).then((m) => createServerContext(m, settings))
-        : Promise.resolve().then(() => createServerContext(loadTlsMaterial(settings, (p) => readFileSync(p), this._password), settings));
+        ? load(settings).then((m) => createServerContext(m, settings, contextOptionsFromEnv(this.config.baseEnv)))
+        : Promise.resolve().then(() => createServerContext(loadTlsMaterial(settings, (p) => readFileSync(p), this._password), settings, contextOptionsFromEnv(this.config.baseEnv)));
       if (this._tlsConfigs.size >= MAX_TLS_CONFIGS) this._tlsConfigs.delete(this._tlsConfigs.keys().next().value as string);
       this._tlsConfigs.set(key, pending);
       pending.catch(() => {

@@ -207,6 +207,8 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       log.logFailure('error', EXIT_TEMPORARY, (err as Error).message);
       return dropped(STATUS_FAILED);
     }
+    // a rule's TLS files may have been loaded meanwhile (key helper): the phase may be over
+    if (phase.signal.aborted) return droppedEarly();
 
     if (config.delayedTls) {
       // the program owns the plaintext socket from its start: it waits for a slot unread

@@ -72,6 +72,48 @@ export const DEFAULT_CIPHERS = [
   '!aNULL:!eNULL:!EXPORT:!DES:!3DES:!RC4:!MD5:!PSK:!SRP',
 ].join(':');
 
+/**
+ * Appended to the TLS 1.2 cipher list when only forward-secret suites are allowed
+ * (FORWARDSECRECY): no RSA key transport, no PSK or SRP key exchange, no anonymous suites.
+ * What is left is ECDHE and DHE. TLS 1.3 suites are always forward secret here: OpenSSL accepts
+ * a PSK-only (psk_ke) resumption only with SSL_OP_ALLOW_NO_DHE_KEX, which we never set.
+ */
+export const FORWARD_SECRET_ONLY = '!kRSA:!PSK:!SRP:!aNULL';
+
+/** The environment variable that turns FORWARD_SECRET_ONLY on (any non-empty value). */
+export const FORWARD_SECRECY_VARIABLE = 'FORWARDSECRECY';
+
+/** Choices for createServerContext that are not file settings. */
+export interface ContextOptions {
+  /** Only forward-secret suites, whatever CIPHERS says (see FORWARD_SECRET_ONLY). */
+  forwardSecrecyOnly?: boolean;
+}
+
+/**
+ * Reads the forward-secrecy switch: FORWARDSECRECY set to a non-empty value.
+ * @param env the environment (a record or a map)
+ * @returns the options for createServerContext
+ */
+export function contextOptionsFromEnv(env: Readonly<Record<string, string | undefined>> | ReadonlyMap<string, string>): ContextOptions {
+  const v = env instanceof Map ? env.get(FORWARD_SECRECY_VARIABLE) : (env as Readonly<Record<string, string | undefined>>)[FORWARD_SECRECY_VARIABLE];
+  return { forwardSecrecyOnly: v !== undefined && v !== '' };
+}
+
+/**
+ * The cipher string given to Node: CIPHERS or DEFAULT_CIPHERS, with FORWARD_SECRET_ONLY
+ * appended when asked. Node moves the TLS_* names to the TLS 1.3 list; a list of TLS 1.3 names
+ * only gets no exclusions (OpenSSL would reject a TLS 1.2 list made only of exclusions).
+ * @param ciphers CIPHERS, if set
+ * @param opts the switches
+ * @returns the string for `ciphers`
+ */
+export function cipherString(ciphers: string | undefined, opts: ContextOptions = {}): string {
+  const list = ciphers ?? DEFAULT_CIPHERS;
+  if (opts.forwardSecrecyOnly !== true) return list;
+  if (list.split(':').every((c) => c.startsWith('TLS_'))) return list;
+  return `${list}:${FORWARD_SECRET_ONLY}`;
+}
+
 /** Lowest protocol we speak: TLS 1.0/1.1 are deprecated (RFC 8996). */
 export const MIN_TLS_VERSION = 'TLSv1.2';
 /**
@@ -171,10 +213,12 @@ export function loadTlsMaterial(settings: TlsSettings, read: FileReader, passwor
  *
  * @param material from loadTlsMaterial
  * @param settings the same settings
+ * @param opts switches that are not file settings (FORWARDSECRECY: contextOptionsFromEnv)
  * @returns the context and options
- * @throws ConfigError `unable to set DH parameters` or `unable to set cipher list`
+ * @throws ConfigError `unable to set DH parameters` or `unable to set cipher list` (also when
+ *   FORWARDSECRECY leaves none of CIPHERS)
  */
-export function createServerContext(material: TlsMaterial, settings: TlsSettings): ServerTlsConfig {
+export function createServerContext(material: TlsMaterial, settings: TlsSettings, opts: ContextOptions = {}): ServerTlsConfig {
   const requestCert = settings.clientCert !== 'none';
   const options: tls.SecureContextOptions = {
     cert: material.certChain.join(''),
@@ -189,7 +233,7 @@ export function createServerContext(material: TlsMaterial, settings: TlsSettings
   if (material.dhParams !== undefined) options.dhparam = material.dhParams;
   let secureContext: tls.SecureContext;
   try {
-    secureContext = tls.createSecureContext({ ...options, ciphers: settings.ciphers ?? DEFAULT_CIPHERS });
+    secureContext = tls.createSecureContext({ ...options, ciphers: cipherString(settings.ciphers, opts) });
   } catch (err) {
     // ERR_SSL_NO_CIPHER_MATCH comes from SSL_CTX_set_cipher_list or SSL_CTX_set_ciphersuites;
     // the certificate and key were checked by loadTlsMaterial, the DH file's shape too.
