@@ -21,8 +21,12 @@ const TLS_VARIABLES = ['CERTFILE', 'KEYFILE', 'CERTCHAINFILE', 'DHFILE', 'CIPHER
 const MAX_TLS_CONFIGS = 64;
 /** MAXHANDSHAKES when unset: connections before their program (rules, lookups, handshake) at once. */
 export const DEFAULT_MAX_HANDSHAKES = 256;
-/** MAXHANDSHAKESIP when unset: of those, at most this many from one source IP. */
-export const DEFAULT_MAX_HANDSHAKES_IP = 32;
+/**
+ * MAXHANDSHAKESIP when unset: of those, at most this many from one source IP. A quarter of the
+ * table: many clients can share one address (carrier-grade NAT, a proxy), and past the bound an
+ * address only evicts its own oldest, so a higher bound costs other addresses little.
+ */
+export const DEFAULT_MAX_HANDSHAKES_IP = 64;
 
 /** The server: owns the listener and every session's slot. */
 export class SslServer implements SessionHost {
@@ -54,7 +58,7 @@ export class SslServer implements SessionHost {
     this.programs = new ProgramSlots(config.limit);
     // never more than the fd limit leaves room for (e.g. under `ulimit -n 40`)
     const maxHandshakes = Math.min(positiveOr(config.baseEnv.get('MAXHANDSHAKES'), DEFAULT_MAX_HANDSHAKES), handshakeFdBudget() ?? Infinity);
-    this.handshakes = new HandshakeTable(maxHandshakes, positiveOr(config.baseEnv.get('MAXHANDSHAKESIP'), Math.min(DEFAULT_MAX_HANDSHAKES_IP, maxHandshakes)));
+    this.handshakes = new HandshakeTable(maxHandshakes, positiveOr(config.baseEnv.get('MAXHANDSHAKESIP'), Math.min(DEFAULT_MAX_HANDSHAKES_IP, Math.max(1, Math.floor(maxHandshakes / 4)))));
     this.lookups = new Lookups({
       lookupRemoteHost: config.lookupRemoteHost,
       paranoid: config.paranoid,
