@@ -5,7 +5,7 @@ import { ConfigError, EXIT_PERMANENT, EXIT_TEMPORARY, UsageError, errCode } from
 import { Log } from '../log/log';
 import { resolveBindAddress, resolvePort } from '../listen/address';
 import { tlsSettingsFromEnv } from '../tls/settings';
-import { createServerContext, loadTlsMaterial } from '../tls/context';
+import { contextOptionsFromEnv, createServerContext, loadTlsMaterial } from '../tls/context';
 import { SslServer } from '../server/server';
 import type { ServerConfig } from '../server/config';
 import { formatSslserverUsage, parseSslserverArgs, type Options } from './options';
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   let baseTls;
   try {
     const material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(p), password);
-    baseTls = createServerContext(material, settings);
+    baseTls = createServerContext(material, settings, contextOptionsFromEnv(process.env));
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;

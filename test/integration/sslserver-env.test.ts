@@ -200,3 +200,24 @@ test('CIPHERS takes a TLS 1.2 cipher list (the reference rejects it) and TLS 1.3
     await s.stop();
   }
 });
+
+test('FORWARDSECRECY=1 removes RSA key transport even where CIPHERS names it', async () => {
+  const s = await startServer(['-s', '-H', '-R', '127.0.0.1', '0', PRINT_ENV], {
+    env: { CIPHERS: 'AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256', FORWARDSECRECY: '1' },
+  });
+  try {
+    await assert.rejects(tlsExchange(s.port, '', { maxVersion: 'TLSv1.2', ciphers: 'AES128-GCM-SHA256' }));
+    const ok = parseEnv((await tlsExchange(s.port, '', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' })).data.toString());
+    assert.equal(ok.get('SSL_CIPHER'), 'ECDHE-RSA-AES128-GCM-SHA256');
+  } finally {
+    await s.stop();
+  }
+  // without the switch the same CIPHERS list still serves a client that offers only RSA key transport
+  const s2 = await startServer(['-s', '-H', '-R', '127.0.0.1', '0', PRINT_ENV], { env: { CIPHERS: 'AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256' } });
+  try {
+    const rsa = parseEnv((await tlsExchange(s2.port, '', { maxVersion: 'TLSv1.2', ciphers: 'AES128-GCM-SHA256' })).data.toString());
+    assert.equal(rsa.get('SSL_CIPHER'), 'AES128-GCM-SHA256');
+  } finally {
+    await s2.stop();
+  }
+});

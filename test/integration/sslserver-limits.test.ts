@@ -33,7 +33,7 @@ function closeSession(s: { sock: tls.TLSSocket }): Promise<void> {
   });
 }
 
-test('-c 2: a third connection waits in the backlog and is served when a slot frees', async () => {
+test('-c 2: a third connection waits for a program slot and is served when one frees', async () => {
   const s = await startServer(['-v', '-c', '2', '-H', '-R', '127.0.0.1', '0', HOLD]);
   try {
     const a = await openSession(s.port, '127.0.0.1');
