@@ -1,7 +1,7 @@
 // -n: UCSPI-TLS delayed STARTTLS. The program owns the plaintext socket until it asks for TLS.
 import net from 'node:net';
 import tls from 'node:tls';
-import { EXIT_TEMPORARY } from '../errors';
+import { EXIT_TEMPORARY, errnoText } from '../errors';
 import type { ConnectionInfo } from '../env/connection-env';
 import { safeText } from '../env/safe-text';
 import type { ServerTlsConfig } from '../tls/context';
@@ -112,7 +112,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     );
   } catch (err) {
     closeOwned(...owned.slice());
-    log.logFailure('fatal', EXIT_TEMPORARY, `unable to run: ${safeText(config.program[0] ?? '')} ${safeText((err as Error).message, { space: true })}`);
+    log.logFailure('fatal', EXIT_TEMPORARY, `unable to run: ${safeText(config.program[0] ?? '', { space: true })}: ${errnoText(err)}`);
     socket.destroy();
     return { pid: serverPid, status: STATUS_FAILED };
   }

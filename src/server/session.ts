@@ -1,7 +1,7 @@
 // The path of one connection: limits, rules, TLS handshake, program, relay, teardown.
 import net from 'node:net';
 import tls from 'node:tls';
-import { EXIT_PERMANENT, EXIT_TEMPORARY, errCode } from '../errors';
+import { EXIT_PERMANENT, EXIT_TEMPORARY, errCode, errnoText } from '../errors';
 import type { Log, ConnectionFields } from '../log/log';
 import type { ConnectionLimits } from '../listen/limits';
 import type { EvictionCause, HandshakeTable } from '../listen/handshake-table';
@@ -308,7 +308,8 @@ async function afterHandshake(
       ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
     });
   } catch (err) {
-    log.logFailure('fatal', EXIT_TEMPORARY, `unable to run: ${safeText(config.program[0] ?? '')}${errCode(err) === undefined ? '' : ''}`);
+    // ucspi-ssl's `unable to run: PROG`, with the reason after a colon
+    log.logFailure('fatal', EXIT_TEMPORARY, `unable to run: ${safeText(config.program[0] ?? '', { space: true })}: ${errnoText(err)}`);
     tlsSocket.destroy();
     return { pid: serverPid, status: STATUS_FAILED };
   }

@@ -82,3 +82,20 @@ test('an IPv6 link-local address with -I serves clients on that link and sets TC
     execFileSync('ip', ['netns', 'del', ns]);
   }
 });
+
+for (const impl of ['native', 'node'] as const) {
+  test(`[${impl}] a program that cannot be run drops only that connection, with one line`, async () => {
+    const s = await startServer(['-H', '-R', '127.0.0.1', '0', '/nonexistent/prog'], { spawnImpl: impl });
+    try {
+      const r = await tlsExchange(s.port).catch(() => ({ data: Buffer.alloc(0) }));
+      assert.equal(r.data.length, 0);
+      assert.equal(await s.waitFor(/unable to run/), 'sslserver: fatal: (111) unable to run: /nonexistent/prog: no such file or directory');
+      // the listener carries on
+      await tlsExchange(s.port).catch(() => undefined);
+      for (let i = 0; i < 50 && s.lines().filter((l) => /unable to run/.test(l)).length < 2; i++) await new Promise((res) => setTimeout(res, 100));
+      assert.equal(s.lines().filter((l) => /unable to run/.test(l)).length, 2);
+    } finally {
+      await s.stop();
+    }
+  });
+}
