@@ -111,7 +111,8 @@ char *get_string(napi_env env, napi_value v, const char *what) {
   return s;
 }
 
-static napi_value fd_pair(napi_env env, const int fds[2]) {
+/* [fds[0], fds[1]] as a JS array: the shape of pipe(), socketpair() and seqpacketPair(). */
+napi_value fd_pair(napi_env env, const int fds[2]) {
   napi_value arr, a, b;
   napi_create_array_with_length(env, 2, &arr);
   napi_create_int32(env, fds[0], &a);

@@ -17,13 +17,7 @@ static napi_value js_seqpacket_pair(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "socketpair", NULL);
     return NULL;
   }
-  napi_value arr, a, b;
-  napi_create_array_with_length(env, 2, &arr);
-  napi_create_int32(env, fds[0], &a);
-  napi_create_int32(env, fds[1], &b);
-  napi_set_element(env, arr, 0, a);
-  napi_set_element(env, arr, 1, b);
-  return arr;
+  return fd_pair(env, fds);
 }
 
 /* sendFds(fd, data, fds): one sendmsg with the fds as SCM_RIGHTS; never blocks (EAGAIN). */

@@ -41,7 +41,7 @@ function isSysError(code: string, syscall: string): (err: unknown) => boolean {
   return (err) => err instanceof SysError && err.code === code && err.syscall === syscall;
 }
 
-test('the addon loads from build/Release, and available() says so', () => {
+test('the addon loads from the node-gyp Release directory, and available() says so', () => {
   assert.match(native.addonPaths()[0] as string, /\/build\/Release\/sslserver_native\.node$/);
   assert.match(native.addonPaths()[1] as string, /\/build\/Debug\/sslserver_native\.node$/);
   assert.equal(native.available(), true);
