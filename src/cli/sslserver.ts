@@ -48,32 +48,10 @@ async function main(): Promise<void> {
 
   const baseEnv = new Map<string, string>();
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) baseEnv.set(k, v);
-  const config: ServerConfig = {
-    program: opts.program,
-    baseEnv,
-    limit: opts.limit,
-    maxConIp: opts.maxConIp,
-    allowMissingRules: opts.allowMissingRules,
-    banner: opts.banner,
-    identTimeoutMs: opts.identTimeoutMs,
-    handshakeTimeoutMs: opts.handshakeTimeoutMs,
-    idleTimeoutMs: opts.idleTimeoutMs,
-    lookupRemoteHost: opts.lookupRemoteHost,
-    paranoid: opts.paranoid,
-    lookupRemoteInfo: opts.lookupRemoteInfo,
-    tcpEnv: opts.tcpEnv,
-    sslEnv: opts.sslEnv,
-    delayedTls: opts.delayedTls,
-    clientCert: opts.clientCert,
-    killIpOptions: opts.killIpOptions,
-    noDelay: opts.noDelay,
-    ...(opts.ipRulesFile === undefined ? {} : { ipRulesFile: opts.ipRulesFile }),
-    ...(opts.rulesFile === undefined ? {} : { rulesFile: opts.rulesFile }),
-    ...(opts.uid === undefined ? {} : { uid: opts.uid }),
-    ...(opts.gid === undefined ? {} : { gid: opts.gid }),
-    ...(opts.localName === undefined ? {} : { localName: opts.localName }),
-    ...((opts.interfaceName ?? bind.zone) === undefined ? {} : { interfaceName: opts.interfaceName ?? bind.zone }),
-  };
+  // Options carries every ServerConfig field under the same name (the compiler checks it);
+  // the CLI-only ones (host, port, -1, -3, -4/-6, -b, verbosity) ride along unused
+  const interfaceName = opts.interfaceName ?? bind.zone;
+  const config: ServerConfig = { ...opts, baseEnv, ...(interfaceName === undefined ? {} : { interfaceName }) };
 
   // as ucspi-ssl: bind, print -1, then read the password and load the TLS material
   const password = opts.passwordFromFd3 ? readPassword(fail) : undefined;

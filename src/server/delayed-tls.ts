@@ -12,6 +12,7 @@ import { spawnWithFds } from '../spawn/program';
 import { relay } from '../spawn/relay';
 import { EXIT_GRACE_MS, stopProgram as stopChild } from '../spawn/stop';
 import * as native from '../sys/native';
+import { programIdentity } from './program-env';
 import { verifyClientCertificate } from './client-cert';
 import { fields, handshake, tlsReason, STATUS_FAILED, type SessionEnd, type SessionHost } from './session';
 
@@ -104,9 +105,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
       {
         argv: config.program,
         env: Array.from(env, ([k, v]) => `${k}=${v}`),
-        ...(config.uid === undefined ? {} : { uid: config.uid }),
-        ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
-        ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
+        ...programIdentity(config),
       },
       [fd, fd, 2, ctlChild, readR, writeW],
     );

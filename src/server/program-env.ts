@@ -17,3 +17,14 @@ export function programEnv(config: ServerConfig, ruleEnv: ReadonlyMap<string, st
   }
   return env;
 }
+
+/**
+ * The identity a connection's program runs as (-u/-g/-U), as ucspi's prot_gid/prot_uid: with -g
+ * the supplementary groups become just that gid; with -u alone they are dropped (a careful
+ * admin expects none of root's); with neither, nothing changes.
+ */
+export function programIdentity(config: ServerConfig): { uid?: number; gid?: number; groups?: readonly number[] } {
+  if (config.gid !== undefined) return { ...(config.uid === undefined ? {} : { uid: config.uid }), gid: config.gid, groups: [config.gid] };
+  if (config.uid !== undefined) return { uid: config.uid, groups: [] };
+  return {};
+}

@@ -7,7 +7,7 @@ import type { ConnectionLimits } from '../listen/limits';
 import type { EvictionCause, HandshakeTable } from '../listen/handshake-table';
 import { lookupRules, type RuleMatch } from '../rules/rules-lookup';
 import { normalizeAddress, type ConnectionInfo } from '../env/connection-env';
-import { programEnv } from './program-env';
+import { programEnv, programIdentity } from './program-env';
 import { runDelayedTls } from './delayed-tls';
 import { safeText } from '../env/safe-text';
 import { sslEnv } from '../tls/ssl-env';
@@ -303,9 +303,7 @@ async function afterHandshake(
     prog = await startProgram({
       argv: config.program,
       env: Array.from(env, ([k, v]) => `${k}=${v}`),
-      ...(config.uid === undefined ? {} : { uid: config.uid }),
-      ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
-      ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
+      ...programIdentity(config),
     });
   } catch (err) {
     // ucspi-ssl's `unable to run: PROG`, with the reason after a colon

@@ -1,10 +1,9 @@
 // Starts the user's program for one connection with fd 0/1 on fresh pipes and fd 2 on ours.
 import net from 'node:net';
-import { spawn as cpSpawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { SysError } from '../errors';
 import * as native from '../sys/native';
-import { rawStatus, spawnImpl, spawnProgram, type ChildHandle } from './spawn';
+import { spawnImpl, spawnNodePiped, spawnProgram, type ChildHandle } from './spawn';
 
 /** What to run, as whom. */
 export interface ProgramRequest {
@@ -116,35 +115,15 @@ async function startNative(file: string, req: ProgramRequest): Promise<RunningPr
 }
 
 async function startFallback(file: string, req: ProgramRequest): Promise<RunningProgram> {
-  const cp = cpSpawn(file, req.argv.slice(1), {
-    argv0: req.argv[0] ?? file,
-    env: envObject(req.env),
-    stdio: ['pipe', 'pipe', 'inherit'],
+  // libuv clears the supplementary groups whenever uid or gid is set: `groups` is not passed
+  const { child, stdin, stdout } = await spawnNodePiped({
+    file,
+    argv: req.argv,
+    env: req.env,
     ...(req.uid === undefined ? {} : { uid: req.uid }),
     ...(req.gid === undefined ? {} : { gid: req.gid }),
   });
-  await new Promise<void>((resolve, reject) => {
-    cp.once('spawn', resolve);
-    cp.once('error', (err) => reject(SysError.from(err, 'execve', file)));
-  });
-  const pid = cp.pid as number;
-  const exited = new Promise<number>((resolve) => {
-    cp.once('exit', (code, signal) => {
-      resolve(rawStatus(code, signal));
-    });
-  });
-  const child: ChildHandle = {
-    pid,
-    exited,
-    kill: (sig) => {
-      try {
-        cp.kill(sig);
-      } catch {
-        // already gone
-      }
-    },
-  };
-  return wrap(child, cp.stdin as Writable, cp.stdout as Readable);
+  return wrap(child, stdin, stdout);
 }
 
 function wrap(child: ChildHandle, stdin: Writable, stdout: Readable): RunningProgram {
@@ -152,13 +131,4 @@ function wrap(child: ChildHandle, stdin: Writable, stdout: Readable): RunningPro
     // EPIPE when the program does not read: handled by the relay
   });
   return { child, stdin, stdout };
-}
-
-function envObject(env: readonly string[]): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (const e of env) {
-    const i = e.indexOf('=');
-    if (i > 0) o[e.slice(0, i)] = e.slice(i + 1);
-  }
-  return o;
 }

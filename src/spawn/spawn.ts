@@ -1,26 +1,15 @@
 // Starts one program with an exact fd map and identity: the native vfork path, or child_process.
-import { spawn as cpSpawn } from 'node:child_process';
+import { spawn as cpSpawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import { SysError } from '../errors';
 import * as native from '../sys/native';
 
-/** One program to start. */
-export interface SpawnRequest {
-  /** Program; searched in PATH when it has no slash. */
-  file: string;
-  /** Full argument vector, argv[0] included. */
-  argv: readonly string[];
-  /** The whole environment, as `NAME=value` entries. */
-  env: readonly string[];
-  /** fds[i] becomes fd i in the child; nothing else is inherited (see the fallback's limits). */
-  fds: readonly number[];
-  uid?: number;
-  gid?: number;
-  /** Supplementary groups; omitted: unchanged, []: none. */
-  groups?: readonly number[];
-  /** Directory to chroot into before the exec (native only). */
-  chroot?: string;
-}
+/**
+ * One program to start: the addon's own option shape (fds[i] becomes fd i, nothing else is
+ * inherited; see the fallback's limits below).
+ */
+export type SpawnRequest = native.NativeSpawnOptions;
 
 /** A started program. */
 export interface ChildHandle {
@@ -30,7 +19,7 @@ export interface ChildHandle {
   /** Sends a signal (default SIGTERM); a child already gone is not an error. */
   kill(signal?: NodeJS.Signals | number): void;
   /** Lets Node exit while this child still runs (as ChildProcess.unref). Optional so that
-   * hand-made handles (src/spawn/program.ts's fallback) still fit. */
+   * handles made elsewhere (src/priv/spawner-client.ts) still fit. */
   unref?(): void;
   /** Undoes unref(): the running child keeps Node alive again (the default). */
   ref?(): void;
@@ -105,6 +94,28 @@ async function spawnNode(req: SpawnRequest): Promise<ChildHandle> {
   }
   const stdio: (number | 'ignore')[] = req.fds.map((fd) => (fd < 0 ? 'ignore' : fd));
   while (stdio.length < 3) stdio.push('ignore');
+  return (await startChildProcess(req, stdio)).child;
+}
+
+/** A program started by child_process with pipes on fd 0 and fd 1 (our ends) and our fd 2. */
+export interface PipedChild {
+  child: ChildHandle;
+  stdin: Writable;
+  stdout: Readable;
+}
+
+/**
+ * The fallback of src/spawn/program.ts: child_process makes the pipes (Node cannot make a pipe
+ * without the addon). Identity as libuv sets it: uid/gid, supplementary groups cleared.
+ * @throws SysError (rejects) when it cannot be started
+ */
+export async function spawnNodePiped(req: Omit<SpawnRequest, 'fds' | 'groups' | 'chroot'>): Promise<PipedChild> {
+  const { cp, child } = await startChildProcess(req, ['pipe', 'pipe', 'inherit']);
+  return { child, stdin: cp.stdin as Writable, stdout: cp.stdout as Readable };
+}
+
+/** child_process.spawn with `stdio`, settled once it started or failed, as a ChildHandle. */
+async function startChildProcess(req: Omit<SpawnRequest, 'fds'>, stdio: StdioOptions): Promise<{ cp: ChildProcess; child: ChildHandle }> {
   const cp = cpSpawn(req.file, req.argv.slice(1), {
     argv0: req.argv[0] ?? req.file,
     env: envObject(req.env),
@@ -125,7 +136,7 @@ async function spawnNode(req: SpawnRequest): Promise<ChildHandle> {
       resolve();
     });
   });
-  return {
+  const child: ChildHandle = {
     pid: cp.pid as number,
     exited,
     kill(signal = 'SIGTERM') {
@@ -135,6 +146,7 @@ async function spawnNode(req: SpawnRequest): Promise<ChildHandle> {
     unref: () => cp.unref(),
     ref: () => cp.ref(),
   };
+  return { cp, child };
 }
 
 /** `NAME=value` entries to the object child_process wants; entries without `=` are dropped. */
