@@ -13,10 +13,22 @@ import { writeErr } from './die';
 import { closeInheritedFds } from '../sys/inherited-fds';
 import { dropNetworkPrivileges, privilegePlan, type PrivilegePlan } from '../priv/privileges';
 import { KeyHelper } from '../priv/key-client';
-import { SpawnerClient } from '../priv/spawner-client';
 import { useProgramSpawner } from '../spawn/program';
 import type { TlsMaterial } from '../tls/context';
 import type { TlsSettings } from '../tls/settings';
+import { randomBytes } from 'node:crypto';
+import * as native from '../sys/native';
+import { Listener, type BoundSocket } from '../listen/listener';
+import { SharedConnectionLimits, tableEntriesFor } from '../listen/shared-limits';
+import { SharedProgramSlots } from '../listen/shared-program-slots';
+import { handshakeFdBudget } from '../listen/fd-budget';
+import { EventLoops, eventLoopCount } from '../server/event-loops';
+import type { EventLoopData } from '../server/event-loop-wire';
+import type { EventLoopShare } from '../server/server';
+import { SpawnerClient, type SpawnerChannel } from '../priv/spawner-client';
+
+// Session ticket keys: 16 bytes of name, 16 of HMAC key, 16 of AES key (Node's ticketKeys)
+const TICKET_KEY_BYTES = 48;
 
 // -3: the key password, up to a NUL byte or EOF; more than this is not a password
 const MAX_PASSWORD_BYTES = 4096;
@@ -77,43 +89,113 @@ async function main(): Promise<void> {
     // the helper keeps the password; we have no more use for it
     password?.fill(0);
   }
-  let baseTls;
+  // several event loops (worker threads) on one port, each with its own SO_REUSEPORT socket
+  let loops = 1;
   try {
-    const material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(p), password);
-    baseTls = createServerContext(material, settings, contextOptionsFromEnv(process.env));
+    loops = native.available() ? eventLoopCount(process.env) : 1;
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;
   }
+  // one set of ticket keys for every context of every loop: a ticket resumes in any loop
+  const ticketKeys = randomBytes(TICKET_KEY_BYTES);
+  let baseTls;
+  let material: TlsMaterial;
+  try {
+    material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(p), password);
+    baseTls = createServerContext(material, settings, { ...contextOptionsFromEnv(process.env), ticketKeys });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.kind, err.message);
+    throw err;
+  }
+  // programs as -u/-g (root when none was given, as the reference) through the one process
+  // that keeps root, one per loop; it can start nothing but this program as this identity
+  const spawners: SpawnerChannel[] = [];
   if (plan.kind === 'separated') {
-    // programs as -u/-g (root when none was given, as the reference) through the one process
-    // that keeps root; it can start nothing but this program as this identity
     try {
-      useProgramSpawner(SpawnerClient.start({
-        argv: config.program,
-        ...(config.uid === undefined ? {} : { uid: config.uid }),
-        ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
-        ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
-      }));
+      for (let i = 0; i < loops; i++) {
+        spawners.push(SpawnerClient.launch({
+          argv: config.program,
+          ...(config.uid === undefined ? {} : { uid: config.uid }),
+          ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
+          ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
+        }));
+      }
     } catch (err) {
       fail('fatal', `unable to start the spawner: ${(err as Error).message}`);
     }
+    useProgramSpawner(SpawnerClient.adopt(spawners[0] as SpawnerChannel));
   }
 
-  const server = new SslServer(config, log, baseTls, plan.kind === 'separated' ? undefined : password, loadMaterial);
-  process.on('SIGTERM', () => server.terminate());
+  const listenOpts = {
+    bind,
+    port,
+    backlog: opts.backlog,
+    ...(opts.interfaceName === undefined ? {} : { interfaceName: opts.interfaceName }),
+  };
+  let eventLoops: EventLoops | undefined;
+  let share: EventLoopShare = { ticketKeys };
+  let limitsMemory: SharedArrayBuffer | undefined;
+  let slotsMemory: SharedArrayBuffer | undefined;
+  if (loops > 1) {
+    limitsMemory = SharedConnectionLimits.allocate(tableEntriesFor(2 * (handshakeFdBudget() ?? 1 << 15)));
+    slotsMemory = SharedProgramSlots.allocate();
+    share = {
+      ticketKeys,
+      loops,
+      limits: new SharedConnectionLimits(limitsMemory, config.limit, config.maxConIp),
+      programs: new SharedProgramSlots(slotsMemory, config.limit),
+      onIdle: () => void eventLoops?.whenIdle().then(() => process.exit(0)),
+    };
+  }
+  const server = new SslServer(config, log, baseTls, plan.kind === 'separated' ? undefined : password, loadMaterial, share);
+  process.on('SIGTERM', () => {
+    server.terminate();
+    eventLoops?.terminate();
+  });
   let listener;
+  const bound: BoundSocket[] = [];
   try {
-    listener = await server.listen({
-      bind,
-      port,
-      backlog: opts.backlog,
-      ...(opts.interfaceName === undefined ? {} : { interfaceName: opts.interfaceName }),
-    });
+    if (loops === 1) listener = await server.listen(listenOpts);
+    else {
+      bound.push(Listener.bind({ ...listenOpts, reusePort: true }));
+      const realPort = (bound[0] as BoundSocket).port;
+      for (let i = 1; i < loops; i++) bound.push(Listener.bind({ ...listenOpts, port: realPort, reusePort: true }));
+      listener = await server.adopt(bound[0] as BoundSocket);
+    }
   } catch (err) {
     if (errCode(err) === 'ENODEV') fail('fatal', `unable to bind to interface: ${opts.interfaceName ?? ''}`);
     fail('fatal', `unable to bind to: ${bind.address} port: ${port}`);
     return;
+  }
+  if (loops > 1) {
+    const loopData: EventLoopData[] = [];
+    for (let i = 1; i < loops; i++) {
+      loopData.push({
+        config,
+        verbosity: opts.verbosity,
+        settings,
+        material,
+        ...(plan.kind === 'separated' || password === undefined ? {} : { password }),
+        viaKeyHelper: loadMaterial !== undefined,
+        ticketKeys,
+        limitsMemory: limitsMemory as SharedArrayBuffer,
+        slotsMemory: slotsMemory as SharedArrayBuffer,
+        loops,
+        bound: bound[i] as BoundSocket,
+        ...(spawners[i] === undefined ? {} : { spawner: spawners[i] }),
+        dropBoundingSet: plan.kind === 'separated',
+      });
+    }
+    try {
+      eventLoops = await EventLoops.start({
+        loops: loopData,
+        ...(loadMaterial === undefined ? {} : { loadMaterial }),
+        onFatal: (text) => fail('fatal', text),
+      });
+    } catch (err) {
+      fail('fatal', `unable to start the event loops: ${(err as Error).message}`);
+    }
   }
   if (plan.kind === 'separated') {
     // bound (a privileged port too): from here on the process that speaks TLS has no root

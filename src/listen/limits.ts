@@ -1,12 +1,28 @@
 // MAXCONIP: exact counts of open connections, globally and per source address.
 
+/** What a session needs of the MAXCONIP counts (ConnectionLimits, or SharedConnectionLimits across loops). */
+export interface ConnectionCounts {
+  /** -c, only reported in the status line. */
+  readonly limit: number;
+  /** MAXCONIP; 0 = no per-IP limit. */
+  readonly maxConIp: number;
+  /** Connections open now in this event loop. */
+  readonly total: number;
+  /** Connections open now from `ip`. */
+  countFor(ip: string): number;
+  /** Counts a new session from `ip` unless that IP is at MAXCONIP. @returns false when it is */
+  tryAcquire(ip: string): boolean;
+  /** Releases one session counted for `ip`. */
+  release(ip: string): void;
+}
+
 /**
  * Counts open connections globally and per remote IP (MAXCONIP). Each connection is counted
  * from accept until its end and released exactly once, by the IP it was counted under
  * (the reference decrements the last accepted IP instead: bug maxconip_tracking). -c is not
  * enforced here: it bounds programs (ProgramSlots), not connections.
  */
-export class ConnectionLimits {
+export class ConnectionLimits implements ConnectionCounts {
   private _total = 0;
   private readonly _perIp = new Map<string, number>();
 

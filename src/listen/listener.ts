@@ -15,6 +15,15 @@ export interface ListenerOptions {
   reusePort?: boolean;
 }
 
+/** A bound, listening socket not yet accepting (Listener.bind). */
+export interface BoundSocket {
+  readonly fd: number;
+  /** The bound address as the kernel reports it. */
+  readonly address: string;
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+}
+
 /** Called for each accepted connection; the socket is paused (no byte read yet). */
 export type ConnectionHandler = (socket: net.Socket) => void;
 
@@ -67,21 +76,7 @@ export class Listener {
   static async open(opts: ListenerOptions, onConnection: ConnectionHandler, onAcceptError: AcceptErrorHandler = () => undefined): Promise<Listener> {
     // -I, or the zone of a link-local literal: SO_BINDTODEVICE also scopes fe80::
     const device = opts.interfaceName ?? opts.bind.zone;
-    if (native.available()) {
-      const bound = native.listenTcp({
-        address: opts.bind.address,
-        port: opts.port,
-        family: opts.bind.family,
-        v6only: opts.bind.v6only,
-        backlog: opts.backlog,
-        reuseAddr: true,
-        reusePort: opts.reusePort ?? false,
-        ...(device === undefined ? {} : { device }),
-      });
-      const l = new Listener(bound.address, bound.port, bound.fd, onConnection, onAcceptError);
-      await l._startServer();
-      return l;
-    }
+    if (native.available()) return Listener.adopt(Listener.bind(opts), onConnection, onAcceptError);
     if (device !== undefined) throw new SysError('ENOSYS', 'setsockopt SO_BINDTODEVICE');
     const server = newServer();
     await new Promise<void>((resolve, reject) => {
@@ -90,6 +85,42 @@ export class Listener {
     });
     const a = server.address() as net.AddressInfo;
     return new Listener(a.address, a.port, -1, onConnection, onAcceptError, server);
+  }
+
+  /**
+   * Binds and listens without accepting yet (the addon's socket): for several event loops on one
+   * port (SO_REUSEPORT), each adopting one socket with Listener.adopt.
+   * @param opts what to bind
+   * @returns the listening socket
+   * @throws SysError from socket/bind/listen; ENOSYS without the addon
+   */
+  static bind(opts: ListenerOptions): BoundSocket {
+    if (!native.available()) throw new SysError('ENOSYS', 'socket');
+    const device = opts.interfaceName ?? opts.bind.zone;
+    return native.listenTcp({
+      address: opts.bind.address,
+      port: opts.port,
+      family: opts.bind.family,
+      v6only: opts.bind.v6only,
+      backlog: opts.backlog,
+      reuseAddr: true,
+      reusePort: opts.reusePort ?? false,
+      ...(device === undefined ? {} : { device }),
+    });
+  }
+
+  /**
+   * Starts accepting on a socket from Listener.bind (in this event loop; the socket may come from
+   * another thread of this process).
+   * @param bound the listening socket; the Listener owns it from now on
+   * @param onConnection gets each accepted socket, paused
+   * @param onAcceptError told of each failed accept
+   * @returns the listener
+   */
+  static async adopt(bound: BoundSocket, onConnection: ConnectionHandler, onAcceptError: AcceptErrorHandler = () => undefined): Promise<Listener> {
+    const l = new Listener(bound.address, bound.port, bound.fd, onConnection, onAcceptError);
+    await l._startServer();
+    return l;
   }
 
   private async _startServer(): Promise<void> {

@@ -1,12 +1,26 @@
 // -c: at most n programs at once; connections past it wait their turn in order, they are not refused.
 
+/** What a session needs of the -c slots (ProgramSlots, or SharedProgramSlots across loops). */
+export interface ProgramSlotPool {
+  /** -c. */
+  readonly limit: number;
+  /** Programs running (slots taken), all loops together. */
+  readonly running: number;
+  /** Connections of this loop waiting for a slot. */
+  readonly waiting: number;
+  /** Takes a slot, waiting in line while all are busy. @returns false when `signal` aborted first */
+  acquire(signal: AbortSignal): Promise<boolean>;
+  /** Frees a slot taken by acquire(). */
+  release(): void;
+}
+
 /**
  * Program slots (-c). A connection takes a slot only when its program is about to start (after
  * rules, lookups and the TLS handshake), so connections still in the handshake never hold one
  * (see HandshakeTable for those). Connections ready while all slots are busy queue here in
  * arrival order and get the next free slot.
  */
-export class ProgramSlots {
+export class ProgramSlots implements ProgramSlotPool {
   private _running = 0;
   private readonly _queue: Array<() => void> = [];
 

@@ -23,6 +23,13 @@ export interface SpawnerOptions {
   readonly argv: readonly string[];
 }
 
+/** A launched spawner: its pid and our ends of its request and reply channels. */
+export interface SpawnerChannel {
+  readonly pid: number;
+  readonly requestFd: number;
+  readonly replyFd: number;
+}
+
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
 /** A running spawner: the only process that keeps root after start-up. */
@@ -63,6 +70,17 @@ export class SpawnerClient implements ProgramSpawner {
    * @throws SysError when the spawner is not built (ENOENT) or cannot start
    */
   static start(opts: SpawnerOptions): SpawnerClient {
+    return SpawnerClient.adopt(SpawnerClient.launch(opts));
+  }
+
+  /**
+   * Starts the spawner (as root) without a client yet: the channel can go to another event loop
+   * (a worker thread of this process), which makes its client with SpawnerClient.adopt.
+   * @param opts the program and the identity it runs as
+   * @returns the spawner's pid and our ends of its channel
+   * @throws SysError when the spawner is not built (ENOENT) or cannot start
+   */
+  static launch(opts: SpawnerOptions): SpawnerChannel {
     const file = native.spawnerPath();
     if (file === undefined) throw new SysError('ENOENT', 'execve', 'sslserver-spawner');
     const [reqOurs, reqTheirs] = native.seqpacketPair();
@@ -93,9 +111,18 @@ export class SpawnerClient implements ProgramSpawner {
       native.close(repTheirs);
     }
     child.setRef(false);
-    const replies = new net.Socket({ fd: repOurs, readable: true, writable: false });
+    return { pid: child.pid, requestFd: reqOurs, replyFd: repOurs };
+  }
+
+  /**
+   * The client of a launched spawner, in the calling event loop (one client per channel).
+   * @param channel from SpawnerClient.launch
+   * @returns the client
+   */
+  static adopt(channel: SpawnerChannel): SpawnerClient {
+    const replies = new net.Socket({ fd: channel.replyFd, readable: true, writable: false });
     replies.unref();
-    return new SpawnerClient(child.pid, reqOurs, replies);
+    return new SpawnerClient(channel.pid, channel.requestFd, replies);
   }
 
   /**

@@ -2,13 +2,13 @@
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import type { Log } from '../log/log';
-import { ConnectionLimits } from '../listen/limits';
+import { ConnectionLimits, type ConnectionCounts } from '../listen/limits';
 import { HandshakeTable } from '../listen/handshake-table';
-import { ProgramSlots } from '../listen/program-slots';
+import { ProgramSlots, type ProgramSlotPool } from '../listen/program-slots';
 import { handshakeFdBudget } from '../listen/fd-budget';
-import { Listener, type ListenerOptions } from '../listen/listener';
+import { Listener, type BoundSocket, type ListenerOptions } from '../listen/listener';
 import { tlsSettingsFromEnv } from '../tls/settings';
-import { contextOptionsFromEnv, createServerContext, loadTlsMaterial, type ServerTlsConfig, type TlsMaterial } from '../tls/context';
+import { contextOptionsFromEnv, createServerContext, loadTlsMaterial, type ContextOptions, type ServerTlsConfig, type TlsMaterial } from '../tls/context';
 import type { TlsSettings } from '../tls/settings';
 import type { ServerConfig } from './config';
 import { handleConnection, type SessionHost } from './session';
@@ -28,16 +28,32 @@ export const DEFAULT_MAX_HANDSHAKES = 256;
  */
 export const DEFAULT_MAX_HANDSHAKES_IP = 64;
 
-/** The server: owns the listener and every session's slot. */
+/** How one event loop shares the server with others (all optional: one loop alone needs none). */
+export interface EventLoopShare {
+  /** MAXCONIP counts of all loops (SharedConnectionLimits). */
+  limits?: ConnectionCounts;
+  /** -c slots of all loops (SharedProgramSlots). */
+  programs?: ProgramSlotPool;
+  /** Loops serving the port: the handshake table (MAXHANDSHAKES, MAXHANDSHAKESIP) is split among them. */
+  loops?: number;
+  /** Ticket keys of every loop's contexts (ContextOptions.ticketKeys). */
+  ticketKeys?: Buffer;
+  /** Called once when SIGTERM was handled and the last session of this loop ended (default: exit 0). */
+  onIdle?: () => void;
+}
+
+/** The server (or one event loop of it): owns its listener and every session's slot. */
 export class SslServer implements SessionHost {
-  readonly limits: ConnectionLimits;
+  readonly limits: ConnectionCounts;
   readonly handshakes: HandshakeTable;
-  readonly programs: ProgramSlots;
+  readonly programs: ProgramSlotPool;
   readonly lookups: Lookups;
   readonly serverPid = process.pid;
   private _listener: Listener | undefined;
   private _terminating = false;
   private readonly _tlsConfigs = new Map<string, Promise<ServerTlsConfig>>();
+  private readonly _contextOptions: ContextOptions;
+  private readonly _onIdle: () => void;
 
   /**
    * @param config the start-up decisions
@@ -46,6 +62,7 @@ export class SslServer implements SessionHost {
    * @param password the key password read from fd 3 (-3), reused for per-rule keys
    * @param loadMaterial loads a rule's TLS files elsewhere (the key helper, src/priv/key-client.ts);
    *   without it they are read here, with `password`
+   * @param share what this loop shares with the server's other event loops
    */
   constructor(
     readonly config: ServerConfig,
@@ -53,12 +70,24 @@ export class SslServer implements SessionHost {
     private readonly _baseTls: ServerTlsConfig,
     private readonly _password?: Buffer,
     private readonly _loadMaterial?: (settings: TlsSettings) => Promise<TlsMaterial>,
+    share: EventLoopShare = {},
   ) {
-    this.limits = new ConnectionLimits(config.limit, config.maxConIp);
-    this.programs = new ProgramSlots(config.limit);
-    // never more than the fd limit leaves room for (e.g. under `ulimit -n 40`)
+    this.limits = share.limits ?? new ConnectionLimits(config.limit, config.maxConIp);
+    this.programs = share.programs ?? new ProgramSlots(config.limit);
+    let idle = false;
+    const onIdle = share.onIdle ?? (() => process.exit(0));
+    this._onIdle = () => {
+      if (idle) return;
+      idle = true;
+      onIdle();
+    };
+    this._contextOptions = { ...contextOptionsFromEnv(config.baseEnv), ...(share.ticketKeys === undefined ? {} : { ticketKeys: share.ticketKeys }) };
+    // never more than the fd limit leaves room for (e.g. under `ulimit -n 40`); the loops share
+    // one fd table, so each gets its part of the budget and of the table
+    const loops = Math.max(1, share.loops ?? 1);
     const maxHandshakes = Math.min(positiveOr(config.baseEnv.get('MAXHANDSHAKES'), DEFAULT_MAX_HANDSHAKES), handshakeFdBudget() ?? Infinity);
-    this.handshakes = new HandshakeTable(maxHandshakes, positiveOr(config.baseEnv.get('MAXHANDSHAKESIP'), Math.min(DEFAULT_MAX_HANDSHAKES_IP, Math.max(1, Math.floor(maxHandshakes / 4)))));
+    const maxPerIp = positiveOr(config.baseEnv.get('MAXHANDSHAKESIP'), Math.min(DEFAULT_MAX_HANDSHAKES_IP, Math.max(1, Math.floor(maxHandshakes / 4))));
+    this.handshakes = new HandshakeTable(Math.ceil(maxHandshakes / loops), Math.ceil(maxPerIp / loops));
     this.lookups = new Lookups({
       lookupRemoteHost: config.lookupRemoteHost,
       paranoid: config.paranoid,
@@ -82,6 +111,14 @@ export class SslServer implements SessionHost {
     return this._listener;
   }
 
+  /** Starts accepting on a socket bound by the main thread (Listener.bind; SO_REUSEPORT). */
+  async adopt(bound: BoundSocket): Promise<Listener> {
+    this._listener = await Listener.adopt(bound, (socket: net.Socket) => handleConnection(this, socket), (err) => {
+      if (err.code === 'EMFILE' || err.code === 'ENFILE') this.handshakes.evictOldest();
+    });
+    return this._listener;
+  }
+
   /**
    * SessionHost: the TLS set-up for a connection whose rule set `ruleEnv`; concurrent
    * connections of one new set-up share one load, and a failed load is not kept.
@@ -97,8 +134,8 @@ export class SslServer implements SessionHost {
       const settings = tlsSettingsFromEnv(env, this.config.clientCert);
       const load = this._loadMaterial;
       const pending = load !== undefined
-        ? load(settings).then((m) => createServerContext(m, settings, contextOptionsFromEnv(this.config.baseEnv)))
-        : Promise.resolve().then(() => createServerContext(loadTlsMaterial(settings, (p) => readFileSync(p), this._password), settings, contextOptionsFromEnv(this.config.baseEnv)));
+        ? load(settings).then((m) => createServerContext(m, settings, this._contextOptions))
+        : Promise.resolve().then(() => createServerContext(loadTlsMaterial(settings, (p) => readFileSync(p), this._password), settings, this._contextOptions));
       if (this._tlsConfigs.size >= MAX_TLS_CONFIGS) this._tlsConfigs.delete(this._tlsConfigs.keys().next().value as string);
       this._tlsConfigs.set(key, pending);
       pending.catch(() => {
@@ -131,7 +168,7 @@ export class SslServer implements SessionHost {
 
   /** SessionHost: a connection was released. */
   sessionEnded(): void {
-    if (this._terminating && this.limits.total === 0) process.exit(0);
+    if (this._terminating && this.limits.total === 0) this._onIdle();
   }
 
   private _pauseOrResume(): void {
@@ -146,7 +183,7 @@ export class SslServer implements SessionHost {
   terminate(): void {
     this._terminating = true;
     this._listener?.close();
-    if (this.limits.total === 0) process.exit(0);
+    if (this.limits.total === 0) this._onIdle();
   }
 }
 

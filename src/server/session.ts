@@ -3,7 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { EXIT_PERMANENT, EXIT_TEMPORARY, errCode, errnoText } from '../errors';
 import type { Log, ConnectionFields } from '../log/log';
-import type { ConnectionLimits } from '../listen/limits';
+import type { ConnectionCounts } from '../listen/limits';
 import type { EvictionCause, HandshakeTable } from '../listen/handshake-table';
 import { lookupRules, type RuleMatch } from '../rules/rules-lookup';
 import { normalizeAddress, type ConnectionInfo } from '../env/connection-env';
@@ -29,7 +29,7 @@ export const STATUS_FAILED = EXIT_TEMPORARY << 8; // 28416: handshake or relay f
 export interface SessionHost {
   readonly config: ServerConfig;
   readonly log: Log;
-  readonly limits: ConnectionLimits;
+  readonly limits: ConnectionCounts;
   /** Connections before their program: bounded globally and per IP, oldest pushed out when full. */
   readonly handshakes: HandshakeTable;
   readonly lookups: Lookups;

@@ -87,6 +87,12 @@ export const FORWARD_SECRECY_VARIABLE = 'FORWARDSECRECY';
 export interface ContextOptions {
   /** Only forward-secret suites, whatever CIPHERS says (see FORWARD_SECRET_ONLY). */
   forwardSecrecyOnly?: boolean;
+  /**
+   * Session ticket keys (48 bytes: name, HMAC and AES keys), the same in every context of every
+   * event loop, so that a ticket from one loop resumes in another. Node makes random ones per
+   * context when unset.
+   */
+  ticketKeys?: Buffer;
 }
 
 /**
@@ -231,6 +237,7 @@ export function createServerContext(material: TlsMaterial, settings: TlsSettings
     ca: requestCert ? dedupe([...material.trustedCas, ...material.clientCas]) : [],
   };
   if (material.dhParams !== undefined) options.dhparam = material.dhParams;
+  if (opts.ticketKeys !== undefined) options.ticketKeys = opts.ticketKeys;
   let secureContext: tls.SecureContext;
   try {
     secureContext = tls.createSecureContext({ ...options, ciphers: cipherString(settings.ciphers, opts) });
