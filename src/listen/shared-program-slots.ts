@@ -107,7 +107,10 @@ export class SharedProgramSlots implements ProgramSlotPool {
       // not-equal: a release came between the try and the wait; try again at once
       if (!wait.async) continue;
       this._watching = true;
+      // Atomics.waitAsync alone does not keep an event loop alive; waiters must
+      const keepAlive = setTimeout(() => undefined, SLOT_RECHECK_MS);
       void wait.value.then(() => {
+        clearTimeout(keepAlive);
         this._watching = false;
         this._drain();
       });

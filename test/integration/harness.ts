@@ -58,6 +58,8 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
     KEYFILE: join(certs, 'server.key'),
     DHFILE: '',
     ...(opts.spawnImpl === 'node' || process.env.SSLSERVER_SPAWN === 'node' ? { SSLSERVER_SPAWN: 'node' } : {}),
+    // the suite runs with the default event loop count and again with SSLSERVER_WORKERS=1
+    ...(process.env.SSLSERVER_WORKERS === undefined ? {} : { SSLSERVER_WORKERS: process.env.SSLSERVER_WORKERS }),
     ...opts.env,
   };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
