@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   // several event loops (worker threads) on one port, each with its own SO_REUSEPORT socket
   let loops = 1;
   try {
-    loops = native.available() ? eventLoopCount(process.env) : 1;
+    loops = native.available() ? eventLoopCount(process.env, undefined, handshakeFdBudget()) : 1;
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;

@@ -29,14 +29,29 @@ export class HandshakeTable {
   private readonly _all = new Map<number, Entry>();
   private readonly _perIp = new Map<string, Set<number>>();
 
+  private readonly _cap: number;
+  private readonly _capPerIp: number;
+
   /**
    * @param max most connections in the table at once (MAXHANDSHAKES), at least 1
    * @param maxPerIp most from one source IP (MAXHANDSHAKESIP), at least 1
+   * @param loops event loops sharing the bounds: each loop's table holds its share (rounded up);
+   *   connections are spread over the loops by the kernel, so the server-wide bounds hold
+   *   approximately, and `max`/`maxPerIp` stay the configured server-wide values for the log
    */
   constructor(
     readonly max: number,
     readonly maxPerIp: number,
-  ) {}
+    loops = 1,
+  ) {
+    this._cap = Math.max(1, Math.ceil(max / loops));
+    this._capPerIp = Math.max(1, Math.ceil(maxPerIp / loops));
+  }
+
+  /** Connections this table holds before pushing out the oldest (its share of `max`). */
+  get capacity(): number {
+    return this._cap;
+  }
 
   /** Connections in the table now. */
   get size(): number {
@@ -57,9 +72,9 @@ export class HandshakeTable {
    */
   admit(ip: string, evict: (cause: EvictionCause) => void): HandshakeTicket {
     const mine = this._perIp.get(ip);
-    if (mine !== undefined && mine.size >= this.maxPerIp) {
+    if (mine !== undefined && mine.size >= this._capPerIp) {
       this._evict(mine.values().next().value as number, 'ip');
-    } else if (this._all.size >= this.max) {
+    } else if (this._all.size >= this._cap) {
       this._evict(this._all.keys().next().value as number, 'table');
     }
     const id = this._nextId++;

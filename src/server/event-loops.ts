@@ -15,15 +15,23 @@ export const MAX_LOOPS = 64;
 export const LOOP_START_TIMEOUT_MS = 10_000;
 
 /**
- * How many event loops serve the port: SSLSERVER_WORKERS, else one per core (os.availableParallelism).
+ * Fewest handshake places (half the free fds: fd-budget.ts) per loop for the default count: under a
+ * tight RLIMIT_NOFILE, extra loops would only split a small table into useless pieces.
+ */
+export const MIN_FDS_PER_LOOP = 64;
+
+/**
+ * How many event loops serve the port: SSLSERVER_WORKERS, else one per core (os.availableParallelism),
+ * fewer when the fd limit leaves less than MIN_FDS_PER_LOOP handshake places per loop.
  * @param env the start-up environment
  * @param cores the cores available (tests pass another)
+ * @param fdBudget handshake places the fd limit allows (handshakeFdBudget), undefined: no limit
  * @returns 1..MAX_LOOPS
  * @throws ConfigError when SSLSERVER_WORKERS is set but not a number from 1 to MAX_LOOPS
  */
-export function eventLoopCount(env: Readonly<Record<string, string | undefined>>, cores = availableParallelism()): number {
+export function eventLoopCount(env: Readonly<Record<string, string | undefined>>, cores = availableParallelism(), fdBudget?: number): number {
   const text = env[LOOPS_VARIABLE];
-  if (text === undefined || text === '') return Math.max(1, Math.min(MAX_LOOPS, cores));
+  if (text === undefined || text === '') return Math.max(1, Math.min(MAX_LOOPS, cores, Math.floor((fdBudget ?? Infinity) / MIN_FDS_PER_LOOP)));
   const n = /^[0-9]{1,3}$/.test(text) ? Number(text) : 0;
   if (n < 1 || n > MAX_LOOPS) throw new ConfigError(`${LOOPS_VARIABLE} must be a number from 1 to ${MAX_LOOPS}: ${text}`, { kind: 'fatal' });
   return n;

@@ -87,7 +87,7 @@ export class SslServer implements SessionHost {
     const loops = Math.max(1, share.loops ?? 1);
     const maxHandshakes = Math.min(positiveOr(config.baseEnv.get('MAXHANDSHAKES'), DEFAULT_MAX_HANDSHAKES), handshakeFdBudget() ?? Infinity);
     const maxPerIp = positiveOr(config.baseEnv.get('MAXHANDSHAKESIP'), Math.min(DEFAULT_MAX_HANDSHAKES_IP, Math.max(1, Math.floor(maxHandshakes / 4))));
-    this.handshakes = new HandshakeTable(Math.ceil(maxHandshakes / loops), Math.ceil(maxPerIp / loops));
+    this.handshakes = new HandshakeTable(maxHandshakes, maxPerIp, loops);
     this.lookups = new Lookups({
       lookupRemoteHost: config.lookupRemoteHost,
       paranoid: config.paranoid,
@@ -173,7 +173,7 @@ export class SslServer implements SessionHost {
 
   private _pauseOrResume(): void {
     if (this._terminating) return;
-    if (this.programs.waiting >= this.handshakes.max) this._listener?.pause();
+    if (this.programs.waiting >= this.handshakes.capacity) this._listener?.pause();
     else this._listener?.resume();
   }
 

@@ -2,7 +2,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, type X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import tls from 'node:tls';
 
@@ -47,6 +47,15 @@ export interface StartOptions {
   extraStdio?: Array<'pipe' | 'ignore' | number>;
   /** Set SSLSERVER_SPAWN=node to exercise the fallback spawn path. */
   spawnImpl?: 'native' | 'node';
+}
+
+/**
+ * Event loops a server started by startServer runs (SSLSERVER_WORKERS from the test's environment,
+ * else one per core as the server decides): per-loop caches are per loop.
+ */
+export function serverLoops(): number {
+  const w = process.env.SSLSERVER_WORKERS;
+  return w !== undefined && w !== '' ? Number(w) : availableParallelism();
 }
 
 /** Starts `node dist/src/cli/sslserver.js -1 ARGS` and waits for the -1 line. */

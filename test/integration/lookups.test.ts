@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, TCPRULES, parseEnv, startServer, tlsExchange, type RunningServer } from './harness';
+import { FIXTURES, TCPRULES, parseEnv, serverLoops, startServer, tlsExchange, type RunningServer } from './harness';
 import { startDnsServer, TYPE_A, TYPE_AAAA, TYPE_PTR, type DnsBehaviour, type TestDnsServer } from '../fixtures/dns-server';
 import { startIdentServer, type IdentBehaviour, type TestIdentServer } from '../fixtures/ident-server';
 import { ptrQueryName } from '../../src/lookup/dns';
@@ -76,7 +76,9 @@ describe('sslserver lookups', () => {
       const unknown = await envFrom(s, '127.0.0.9');
       assert.equal(unknown.has('SSLREMOTEHOST'), false, 'an unresolvable peer has no name');
       assert.equal(unknown.get('SSLLOCALHOST'), 'local.test.example');
-      assert.equal(dns.queries.filter((q) => q.name === ptrQueryName('127.0.0.1')).length, 1, 'the local name is looked up once');
+      // cached per local address in each event loop: at most one query per loop, not one per connection
+      const localQueries = dns.queries.filter((q) => q.name === ptrQueryName('127.0.0.1')).length;
+      assert.ok(localQueries >= 1 && localQueries <= serverLoops(), `the local name is looked up once per loop: ${localQueries} queries`);
     } finally {
       await s.stop();
     }
