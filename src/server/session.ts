@@ -163,10 +163,14 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
 
     // -l / PTR of the local address, -h PTR (+ -p), -r IDENT: each bounded, none throws; the
     // phase's end (client gone, -T, eviction) cuts them short
+    // (a reason string: abort() without one builds a DOMException with a stack, per connection)
     const gone = new AbortController();
-    socket.once('close', () => gone.abort());
-    phase.signal.addEventListener('abort', () => gone.abort(), { once: true });
+    const onGone = (): void => gone.abort('gone');
+    socket.once('close', onGone);
+    phase.signal.addEventListener('abort', onGone, { once: true });
     const ids = await host.lookups.identify({ remoteIp: info.remoteIp, remotePort: info.remotePort, localIp: info.localIp, localPort: info.localPort, ipv6: info.ipv6 }, gone.signal);
+    socket.off('close', onGone);
+    phase.signal.removeEventListener('abort', onGone);
     if (phase.signal.aborted) return droppedEarly();
     if (socket.destroyed) return { pid: serverPid, status: STATUS_FAILED };
     if (ids.localHost !== undefined) info.localHost = ids.localHost;
@@ -287,7 +291,7 @@ async function afterHandshake(
   // -c: wait for a program slot in line; a client that leaves meanwhile gives up its place.
   // What it sends while it waits stays in TLSSocket's buffer (bounded by its high-water mark).
   const left = new AbortController();
-  const onLeft = (): void => left.abort();
+  const onLeft = (): void => left.abort('left');
   tlsSocket.once('close', onLeft);
   const got = await host.acquireProgram(left.signal);
   tlsSocket.off('close', onLeft);

@@ -68,8 +68,21 @@ export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts:
     };
     armIdle(opts.idleTimeoutMs);
 
-    // client -> program
-    client.on('data', touch);
+    // client -> program; TLS hands over one 16 KiB record at a time, several per socket read:
+    // corked until the end of the tick, they go to the pipe in one writev, which wakes the
+    // program once instead of once per record (perf: pipe wake-ups were a quarter of the CPU)
+    let corked = false;
+    const uncork = (): void => {
+      corked = false;
+      progIn.uncork();
+    };
+    client.on('data', () => {
+      touch();
+      if (corked) return;
+      corked = true;
+      progIn.cork();
+      process.nextTick(uncork);
+    });
     client.pipe(progIn); // client 'end' (close_notify) -> progIn.end() -> EOF on the program's stdin
     progIn.on('error', () => {
       // EPIPE: the program stopped reading or exited; keep draining the client so that

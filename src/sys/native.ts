@@ -76,7 +76,7 @@ export interface NativeAddon {
   ): number;
   onExit(callback: (pid: number, status: number) => void): void;
   setChildRef(pid: number, ref: boolean): boolean;
-  pipe(): [number, number];
+  pipe(bytes?: number): [number, number];
   socketpair(): [number, number];
   close(fd: number): void;
   dup(fd: number): number;
@@ -196,12 +196,13 @@ export function spawnChild(opts: NativeSpawnOptions): NativeChild {
 
 /**
  * A pipe, both ends close-on-exec.
+ * @param bytes capacity to ask for (F_SETPIPE_SZ), when the kernel allows; default: the kernel's
  * @returns [read end, write end]
  * @throws SysError (EMFILE, ENFILE)
  */
-export function pipe(): [number, number] {
+export function pipe(bytes?: number): [number, number] {
   const addon = loadNative();
-  return sys(() => addon.pipe());
+  return sys(() => addon.pipe(bytes));
 }
 
 /**
