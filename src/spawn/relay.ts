@@ -137,5 +137,8 @@ export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts:
     // ('error' needs _releaseControl, which only tls.Server calls), and the socket stays open.
     // A forged or corrupt record would then hang the session until -w; end it here.
     client.on('_tlsError', (error: Error) => finish({ kind: 'error', error }));
+    // the client may have reset while the program was being started (through the spawner that
+    // is a round trip): its 'close' is past and would never reach the handlers above
+    if (client.destroyed) finish({ kind: 'error', error: new Error('connection closed') });
   });
 }
