@@ -11,12 +11,8 @@ import type { ServerConfig } from '../server/config';
 import { formatSslserverUsage, parseSslserverArgs, type Options } from './options';
 import { writeErr } from './die';
 import { closeInheritedFds } from '../sys/inherited-fds';
-import { dropNetworkPrivileges, privilegePlan, type PrivilegePlan } from '../priv/privileges';
-import { KeyHelper } from '../priv/key-client';
-import { SpawnerClient } from '../priv/spawner-client';
+import { dropAfterBind, startPrivilegeSeparation } from '../priv/separation';
 import { useProgramSpawner } from '../spawn/program';
-import type { TlsMaterial } from '../tls/context';
-import type { TlsSettings } from '../tls/settings';
 
 // -3: the key password, up to a NUL byte or EOF; more than this is not a password
 const MAX_PASSWORD_BYTES = 4096;
@@ -58,49 +54,34 @@ async function main(): Promise<void> {
   // the program gets fd 0, 1 and 2 only: nothing we inherited either
   closeInheritedFds();
   const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
-  let plan: PrivilegePlan;
+  // a root start gives up root in the network process (src/priv/separation.ts)
+  let sep;
   try {
-    plan = privilegePlan(process.env, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+    sep = await startPrivilegeSeparation({
+      env: process.env,
+      current: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+      program: config.program,
+      ...(config.uid === undefined ? {} : { uid: config.uid }),
+      ...(config.gid === undefined ? {} : { gid: config.gid }),
+      ...(password === undefined ? {} : { password }),
+    });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;
   }
-  // a root start with an SSL identity: key files only through the confined key helper
-  let loadMaterial: ((s: TlsSettings) => Promise<TlsMaterial>) | undefined;
-  if (plan.kind === 'separated') {
-    try {
-      const helper = await KeyHelper.start({ identity: plan.identity, ...(plan.chroot === undefined ? {} : { chroot: plan.chroot }), ...(password === undefined ? {} : { password }) });
-      loadMaterial = (s) => helper.load(s);
-    } catch (err) {
-      fail('fatal', `unable to start the key helper: ${(err as Error).message}`);
-    }
-    // the helper keeps the password; we have no more use for it
-    password?.fill(0);
-  }
+  const { plan, loadMaterial } = sep;
+  // as the reference: the start-up TLS files are read before anything is given up
   let baseTls;
   try {
-    const material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(p), password);
+    const material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(p), sep.password);
     baseTls = createServerContext(material, settings, contextOptionsFromEnv(process.env));
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;
   }
-  if (plan.kind === 'separated') {
-    // programs as -u/-g (root when none was given, as the reference) through the one process
-    // that keeps root; it can start nothing but this program as this identity
-    try {
-      useProgramSpawner(SpawnerClient.start({
-        argv: config.program,
-        ...(config.uid === undefined ? {} : { uid: config.uid }),
-        ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
-        ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
-      }));
-    } catch (err) {
-      fail('fatal', `unable to start the spawner: ${(err as Error).message}`);
-    }
-  }
+  if (sep.spawner !== undefined) useProgramSpawner(sep.spawner);
 
-  const server = new SslServer(config, log, baseTls, plan.kind === 'separated' ? undefined : password, loadMaterial);
+  const server = new SslServer(config, log, baseTls, sep.password, loadMaterial);
   process.on('SIGTERM', () => server.terminate());
   let listener;
   try {
@@ -115,13 +96,12 @@ async function main(): Promise<void> {
     fail('fatal', `unable to bind to: ${bind.address} port: ${port}`);
     return;
   }
-  if (plan.kind === 'separated') {
-    // bound (a privileged port too): from here on the process that speaks TLS has no root
-    try {
-      dropNetworkPrivileges(plan.identity);
-    } catch (err) {
-      fail('fatal', `unable to drop privileges: ${(err as Error).message}`);
-    }
+  // bound (a privileged port too): from here on the process that speaks TLS has no root
+  try {
+    dropAfterBind(plan, [opts.rulesFile, opts.ipRulesFile].filter((f): f is string => f !== undefined));
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.kind, err.message);
+    throw err;
   }
   if (opts.printLocal) {
     // the real port, after bind (the reference prints the requested one: bug port0_print)
