@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;
   }
-  const { plan, loadMaterial } = sep;
+  const { loadMaterial } = sep;
   // as the reference: the start-up TLS files are read before anything is given up
   let baseTls;
   try {
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   }
   // bound (a privileged port too): from here on the process that speaks TLS has no root
   try {
-    dropAfterBind(plan, [opts.rulesFile, opts.ipRulesFile].filter((f): f is string => f !== undefined));
+    dropAfterBind(sep, [opts.rulesFile, opts.ipRulesFile].filter((f): f is string => f !== undefined));
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;

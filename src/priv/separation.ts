@@ -9,6 +9,7 @@ import type { TextReader } from './identity';
 import { KeyHelper } from './key-client';
 import { dropNetworkPrivileges, privilegePlan, type CurrentIdentity, type PrivilegePlan } from './privileges';
 import { SpawnerClient } from './spawner-client';
+import { StartupFiles } from './startup-files';
 
 /** What the start-up knows when it sets up privilege separation. */
 export interface SeparationRequest {
@@ -31,12 +32,18 @@ export interface SeparationRequest {
 /** The processes and roles a start ended up with. */
 export interface PrivilegeSeparation {
   readonly plan: PrivilegePlan;
-  /** Loads TLS files through the key helper; undefined: the network process reads them itself. */
+  /**
+   * Loads a TLS set-up (start-up and per-rule): through the key helper with an SSL identity, else
+   * as root until the drop and then from the start-up files plus the disk as nobody
+   * (StartupFiles). Undefined (plain): the network process reads files itself with `password`.
+   */
   readonly loadMaterial?: (settings: TlsSettings) => Promise<TlsMaterial>;
   /** Starts programs as their identity; undefined: the network process starts them itself. */
   readonly spawner?: SpawnerClient;
-  /** The -3 password the network process keeps for per-rule keys (undefined when the helper keeps it). */
+  /** Plain plan only: the -3 password the network process keeps for per-rule keys. */
   readonly password?: Buffer;
+  /** Without key helper: the start-up files, sealed at the drop. */
+  readonly startupFiles?: StartupFiles;
 }
 
 /**
@@ -54,7 +61,7 @@ export function spawnerPossible(): boolean {
  * `program`, as -u/-g (with only the -g group; no groups with -u alone; root, unchanged,
  * without either, as the reference).
  * @param req environment, identity, program, -u/-g, password
- * @returns the plan, the key helper's loader, the spawner and the password left to us
+ * @returns the plan, the TLS loader, the spawner and (plain) the password left to us
  * @throws ConfigError (fatal, exit 111): a bad plan (see privilegePlan), a key helper or a
  *   spawner that cannot start
  * @example
@@ -63,7 +70,8 @@ export function spawnerPossible(): boolean {
 export async function startPrivilegeSeparation(req: SeparationRequest): Promise<PrivilegeSeparation> {
   const plan = privilegePlan(req.env, req.current, { spawner: spawnerPossible(), ...(req.read === undefined ? {} : { read: req.read }) });
   if (plan.kind === 'plain') return { plan, ...(req.password === undefined ? {} : { password: req.password }) };
-  let loadMaterial: ((s: TlsSettings) => Promise<TlsMaterial>) | undefined;
+  let loadMaterial: (s: TlsSettings) => Promise<TlsMaterial>;
+  let startupFiles: StartupFiles | undefined;
   if (plan.keyHelper) {
     try {
       const helper = await KeyHelper.start({ identity: plan.identity, ...(plan.chroot === undefined ? {} : { chroot: plan.chroot }), ...(req.password === undefined ? {} : { password: req.password }) });
@@ -73,6 +81,10 @@ export async function startPrivilegeSeparation(req: SeparationRequest): Promise<
     }
     // the helper keeps the password; we have no more use for it
     req.password?.fill(0);
+  } else {
+    // as the reference, the start-up files are read as root before anything is given up
+    startupFiles = new StartupFiles(req.password);
+    loadMaterial = startupFiles.load;
   }
   let spawner: SpawnerClient;
   try {
@@ -85,12 +97,7 @@ export async function startPrivilegeSeparation(req: SeparationRequest): Promise<
   } catch (err) {
     throw new ConfigError(`unable to start the spawner: ${(err as Error).message}`, { kind: 'fatal', cause: err });
   }
-  return {
-    plan,
-    spawner,
-    ...(loadMaterial === undefined ? {} : { loadMaterial }),
-    ...(plan.keyHelper || req.password === undefined ? {} : { password: req.password }),
-  };
+  return { plan, spawner, loadMaterial, ...(startupFiles === undefined ? {} : { startupFiles }) };
 }
 
 /**
@@ -98,13 +105,15 @@ export async function startPrivilegeSeparation(req: SeparationRequest): Promise<
  * checks that the rules files it reads per connection are still open to it, so that a file the
  * new identity may not read stops the start instead of dropping every connection.
  * A missing file is left to the per-connection rules (it may appear later; -X).
- * @param plan the plan from startPrivilegeSeparation
+ * @param sep what startPrivilegeSeparation set up
  * @param rulesFiles the -x and -y files
  * @throws ConfigError (fatal, exit 111): `unable to drop privileges: …`,
  *   `unable to read: FILE as uid U gid G: permission denied`
  */
-export function dropAfterBind(plan: PrivilegePlan, rulesFiles: readonly string[]): void {
+export function dropAfterBind(sep: PrivilegeSeparation, rulesFiles: readonly string[]): void {
+  const { plan } = sep;
   if (plan.kind !== 'separated') return;
+  sep.startupFiles?.seal();
   try {
     dropNetworkPrivileges(plan.identity);
   } catch (err) {

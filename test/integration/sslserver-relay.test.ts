@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
-import { FIXTURES, childrenOf, fdCount, startServer, tlsExchange } from './harness';
+import { FIXTURES, fdCount, programsOf, spawnerFdCount, spawnerOf, startServer, tlsExchange } from './harness';
 
 const MIB = 1024 * 1024;
 const BULK_MIB = 256;
@@ -183,6 +183,9 @@ test('after 2000 connections with resets mid-handshake and mid-transfer, fds and
     await tlsExchange(s.port);
     await new Promise((r) => setTimeout(r, 300));
     const baseFds = fdCount(pid);
+    // a root start: programs are the spawner's children, and what it was handed must be closed too
+    assert.ok(spawnerOf(pid) !== undefined, 'a root start has a spawner');
+    const baseSpawnerFds = spawnerFdCount(pid);
     const one = (i: number): Promise<void> =>
       new Promise((res) => {
         const kind = i % 4;
@@ -223,12 +226,12 @@ test('after 2000 connections with resets mid-handshake and mid-transfer, fds and
     );
     // the server reaps and closes asynchronously: give it a bounded moment
     const deadline = Date.now() + 15_000;
-    let now = { fds: fdCount(pid), ...childrenOf(pid) };
-    while ((now.fds > baseFds || now.total > 0) && Date.now() < deadline) {
+    let now = { fds: fdCount(pid), spawnerFds: spawnerFdCount(pid), ...programsOf(pid) };
+    while ((now.fds > baseFds || now.spawnerFds > baseSpawnerFds || now.total > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
-      now = { fds: fdCount(pid), ...childrenOf(pid) };
+      now = { fds: fdCount(pid), spawnerFds: spawnerFdCount(pid), ...programsOf(pid) };
     }
-    assert.deepEqual(now, { fds: baseFds, total: 0, zombies: 0 });
+    assert.deepEqual(now, { fds: baseFds, spawnerFds: baseSpawnerFds, total: 0, zombies: 0 });
     // and it still serves
     assert.equal((await tlsExchange(s.port)).data.toString(), 'ready\nbye\n');
   } finally {
