@@ -50,6 +50,27 @@ export interface StartOptions {
   spawnImpl?: 'native' | 'node';
 }
 
+/**
+ * The program path a test's `spawnImpl` takes in this run: `node` (child_process in the server),
+ * `spawner` (a root start: sslserver-spawner starts programs) or `native` (the addon's spawn in
+ * the server, when not root).
+ */
+export function spawnPathName(impl: 'native' | 'node'): 'native' | 'node' | 'spawner' {
+  // startServer passes a suite-wide SSLSERVER_SPAWN=node on to every server
+  if (impl === 'node' || process.env.SSLSERVER_SPAWN === 'node') return 'node';
+  return process.getuid?.() === 0 ? 'spawner' : 'native';
+}
+
+/**
+ * Throws unless the running server takes the path spawnPathName names: a spawner child exactly
+ * when the path is `spawner`.
+ */
+export function assertSpawnPath(serverPid: number, impl: 'native' | 'node'): void {
+  // SSL_USER tests are not among these: with an SSL identity the spawner runs whatever the path
+  const want = spawnPathName(impl) === 'spawner';
+  if ((spawnerOf(serverPid) !== undefined) !== want) throw new Error(`server ${serverPid}: expected ${want ? 'a' : 'no'} spawner for the ${impl} path`);
+}
+
 /** Starts `node dist/src/cli/sslserver.js -1 ARGS` and waits for the -1 line. */
 export async function startServer(args: string[], opts: StartOptions = {}): Promise<RunningServer> {
   const certs = testCerts();

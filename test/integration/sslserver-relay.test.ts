@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
-import { FIXTURES, fdCount, programsOf, spawnerFdCount, spawnerOf, startServer, tlsExchange } from './harness';
+import { FIXTURES, fdCount, programsOf, spawnerFdCount, spawnerOf, startServer, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
 
 const MIB = 1024 * 1024;
 const BULK_MIB = 256;
@@ -67,9 +67,10 @@ test('256 MiB program -> client arrive intact, then close_notify', async () => {
 });
 
 for (const impl of ['native', 'node'] as const) {
-  test(`[${impl}] half-close: the program still writes after the client closed its side, and the client still writes after the program closed stdout`, async () => {
+  test(`[${spawnPathName(impl)}] half-close: the program still writes after the client closed its side, and the client still writes after the program closed stdout`, async () => {
     const s = await startServer(['-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hold.sh')], { spawnImpl: impl });
     try {
+      assertSpawnPath(s.proc.pid as number, impl);
       // client ends first: hold.sh sees EOF, then its "bye" still reaches the client
       const { data } = await tlsExchange(s.port);
       assert.equal(data.toString(), 'ready\nbye\n');
@@ -80,6 +81,7 @@ for (const impl of ['native', 'node'] as const) {
     // write does not disturb the server
     const s2 = await startServer(['-v', '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh'), '3'], { spawnImpl: impl });
     try {
+      assertSpawnPath(s2.proc.pid as number, impl);
       const got = await new Promise<string>((res, rej) => {
         let out = '';
         const c = tls.connect({ host: '127.0.0.1', port: s2.port, rejectUnauthorized: false, allowHalfOpen: true } as tls.ConnectionOptions);
@@ -127,9 +129,10 @@ function sock_noerr(s: net.Socket): void {
 }
 
 for (const impl of ['native', 'node'] as const) {
-  test(`[${impl}] -w ends a session where nothing moves, and the program is stopped`, async () => {
+  test(`[${spawnPathName(impl)}] -w ends a session where nothing moves, and the program is stopped`, async () => {
     const s = await startServer(['-v', '-w', '1', '-H', '-R', '127.0.0.1', '0', '/bin/sleep', '30'], { spawnImpl: impl });
     try {
+      assertSpawnPath(s.proc.pid as number, impl);
       const t0 = Date.now();
       await new Promise<void>((res) => {
         const c = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
