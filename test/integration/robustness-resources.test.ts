@@ -110,6 +110,35 @@ test('300 connections reset at random points (some queued for -c): fds, children
   }
 });
 
+test('resets right after the handshake, while the program is being started, leave no program and no fd behind', async (t) => {
+  // a root start: the program starts through the spawner, a round trip during which the client's
+  // reset may already have closed the socket; the session must still end and stop the program
+  const s = await startServer(['-c', '50', '-H', '-R', '127.0.0.1', '0', HOLD]);
+  try {
+    const pid = s.proc.pid as number;
+    await tlsExchange(s.port);
+    await sleep(300);
+    const before = resources(pid);
+    const rnd = prng(11);
+    const one = (): Promise<void> =>
+      new Promise((res) => {
+        const delay = Math.floor(rnd() * 4);
+        const raw = net.connect({ port: s.port, host: '127.0.0.1' });
+        raw.on('error', () => undefined);
+        raw.on('close', () => res());
+        const c = tls.connect({ socket: raw, rejectUnauthorized: false });
+        c.on('error', () => undefined);
+        c.once('secureConnect', () => void setTimeout(() => raw.resetAndDestroy(), delay));
+      });
+    for (let round = 0; round < 20; round++) await Promise.all(Array.from({ length: 10 }, one));
+    const after = await settle(pid, before);
+    t.diagnostic(`server fds/spawner fds/programs/zombies before ${before.fds}/${before.spawnerFds}/${before.total}/${before.zombies}, after ${after.fds}/${after.spawnerFds}/${after.total}/${after.zombies}`);
+    assert.deepEqual(after, { fds: before.fds, spawnerFds: before.spawnerFds, total: 0, zombies: 0 });
+  } finally {
+    await s.stop();
+  }
+});
+
 test('a client that never reads a 1 GiB stream cannot grow the server past a fixed bound', async (t) => {
   const s = await startServer(['-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'source.sh'), '1024']);
   try {
