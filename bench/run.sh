@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# Benchmarks. Usage: bash bench/run.sh [rules|spawn|server|all]
+# Benchmarks. Usage: bash bench/run.sh [rules|spawn|quick|full|server|all]
 #   rules   cdb lookups (10 and 1,000,000 rules) and tcprules compile time (1,000,000 lines)
 #   spawn   programs started per second: native addon vs child_process
-#   server  rate, bulk and idle memory of our sslserver against the peers on this machine, with
-#           ../shared/bench (stunnel, socat, naive Node); quick mode (QUICK=0 for the long run)
-# Set-up first (scripts/setup.sh), so it works on a fresh clone. Results are JSON lines on stdout.
+#   quick   our sslserver against the peers on this machine with ../shared/bench, in under
+#           2 minutes on 2 cores: full-handshake rate (RSA-2048, P-256) and resumed rate
+#           (rsa2048+resume) at 16 in flight, 2 s each; bulk 64 MiB up and down (not 1 GiB);
+#           200 idle connections (not 1000); one round. Peers: stunnel, socat-nodelay,
+#           naive-node, node-tls-floor (rate only).
+#   full    issue #9's comparison: the same servers, RSA-2048 and P-256 at 4/16/64 in flight
+#           5 s each, rsa2048+resume at 16, bulk 1 GiB both ways, 1000 idle connections,
+#           5 interleaved rounds (about 30 minutes)
+#   server  quick (QUICK=0: full), as before
+# The comparisons write bench.py's JSON lines to $BENCH_OUT/<mode>-<time>.jsonl (default
+# BENCH_OUT=/tmp/ucspi-ts-bench), print its path and then a table of ours/peer ratios
+# (bench/ratios.py). BENCH_DURATION, BENCH_REPEAT, BENCH_BYTES, BENCH_CONNS override the mode's
+# rate seconds, rounds, bulk bytes and idle connections (e.g. a tiny run to check the commands).
+# Set-up: scripts/setup.sh on a fresh clone (no node_modules or addon) or with SETUP=1, else
+# only the TypeScript build, so that a run measures the current sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-rules}
-bash scripts/setup.sh >&2
+
+if [ "${SETUP:-0}" = 1 ] || [ ! -d node_modules/typescript ] || [ ! -f build/Release/sslserver_native.node ]; then
+  bash scripts/setup.sh >&2
+else
+  npm run --silent build >&2
+fi
 
 rules() {
   node dist/bench/cdb-bench.js
@@ -17,23 +34,49 @@ rules() {
 spawn() {
   node dist/bench/spawn-bench.js 2000
 }
-server() {
+
+# compare MODE: the peer comparison; quick or full.
+compare() {
+  local mode=$1
   local shared=${SHARED_BENCH:-../shared/bench}
   [ -f "$shared/bench.py" ] || { echo "bench: $shared/bench.py not found (set SHARED_BENCH)" >&2; exit 111; }
   local ours="ours=node $PWD/dist/src/cli/sslserver.js -H -R -l localhost -c 4000 -b 1024 {host} {port} {prog}"
-  python3 "$shared/bench.py" build >&2
-  if [ "${QUICK:-1}" = 1 ]; then
-    python3 "$shared/bench.py" compare --extra "$ours" --servers ours,stunnel,naive-node \
-      --workloads rate,bulk,idlemem --repeat 1 --duration 5 --conc 16 --bytes 268435456 --conns 300 --baseline stunnel
+  local out=${BENCH_OUT:-/tmp/ucspi-ts-bench}
+  mkdir -p "$out"
+  local results
+  results="$out/$mode-$(date +%Y%m%d-%H%M%S).jsonl"
+  local duration repeat bytes conns conc warmup settle
+  if [ "$mode" = quick ]; then
+    duration=2 repeat=1 bytes=$((64 << 20)) conns=200 conc=16 warmup=0.5 settle=1
   else
-    python3 "$shared/bench.py" compare --extra "$ours" --servers ours,stunnel,socat-nodelay,naive-node,node-tls-floor \
-      --workloads rate,bulk,idlemem --repeat 5 --baseline stunnel
+    duration=5 repeat=5 bytes=$((1 << 30)) conns=1000 conc=4,16,64 warmup=1 settle=2
   fi
+  duration=${BENCH_DURATION:-$duration} repeat=${BENCH_REPEAT:-$repeat}
+  bytes=${BENCH_BYTES:-$bytes} conns=${BENCH_CONNS:-$conns}
+  local bench=(python3 "$shared/bench.py")
+  local common=(--extra "$ours" --baseline stunnel --repeat "$repeat" --out "$results")
+  "${bench[@]}" build >&2
+  echo "bench: $mode comparison, results in $results" >&2
+  local t0=$SECONDS
+  # bench.py's JSON lines go to $results (--out); its progress and own tables to stderr
+  "${bench[@]}" compare "${common[@]}" --workloads rate --servers stunnel,socat-nodelay,naive-node,node-tls-floor \
+    --certs rsa2048,p256 --conc "$conc" --duration "$duration" --warmup "$warmup" >/dev/null
+  "${bench[@]}" compare "${common[@]}" --workloads rate --servers stunnel,socat-nodelay,naive-node,node-tls-floor \
+    --certs rsa2048+resume --conc 16 --duration "$duration" --warmup "$warmup" >/dev/null
+  "${bench[@]}" compare "${common[@]}" --workloads bulk,idlemem --servers stunnel,socat-nodelay,naive-node \
+    --certs rsa2048 --bytes "$bytes" --conns "$conns" --settle "$settle" >/dev/null
+  echo
+  echo "$mode: rate ${duration} s per case, bulk $bytes bytes, $conns idle connections, $repeat round(s); $((SECONDS - t0)) s"
+  echo "results: $results"
+  python3 bench/ratios.py "$results"
 }
+
 case "$what" in
   rules) rules ;;
   spawn) spawn ;;
-  server) server ;;
-  all) rules; spawn; server ;;
-  *) echo "usage: bash bench/run.sh [rules|spawn|server|all]" >&2; exit 100 ;;
+  quick) compare quick ;;
+  full) compare full ;;
+  server) if [ "${QUICK:-1}" = 1 ]; then compare quick; else compare full; fi ;;
+  all) rules; spawn; compare quick ;;
+  *) echo "usage: bash bench/run.sh [rules|spawn|quick|full|server|all]" >&2; exit 100 ;;
 esac

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ struct plan {
   int close_limit;   /* RLIMIT_NOFILE, for the close loop when close_range is missing */
   struct sigaction dfl;
   sigset_t empty;
+  int pinned;           /* the parent narrowed its CPU affinity for the vfork (pin_for_vfork) */
+  cpu_set_t affinity;   /* its mask before that: the child takes it back before execve */
   /* Written by the child, read by the parent once vfork() returns (shared memory). */
   volatile int err;
   volatile int stage;
@@ -176,6 +179,8 @@ static void __attribute__((noinline, noreturn)) child(struct plan *pl) {
     if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL) sigaction(sig, &pl->dfl, NULL);
   }
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &pl->empty, NULL, _NSIG / 8);
+  /* The CPU the parent pinned us to was only for getting here: the program runs anywhere. */
+  if (pl->pinned) syscall(SYS_sched_setaffinity, 0, sizeof pl->affinity, &pl->affinity);
 
   if (pl->root != NULL) {
     if (syscall(SYS_chroot, pl->root) != 0) child_fail(pl, STAGE_CHROOT);
@@ -233,6 +238,22 @@ static void plan_free(struct plan *pl) {
   free(pl->root);
 }
 
+/* vfork() suspends this thread (Node's event loop) until the child has exec'd. On a busy
+ * machine the kernel may start the child on another CPU, behind whatever runs there, while this
+ * CPU idles or runs something else: measured on 2 cores each running a busy loop, the loop stayed blocked 1.5-1.8 ms
+ * per spawn (mean) instead of 0.7-0.9 ms with this. Narrowing our affinity to the CPU we are on
+ * makes the child inherit that single CPU, so it runs where we just went to sleep; the child and
+ * we (after vfork returns) restore the old mask. Best effort: any failure just skips it. */
+static void pin_for_vfork(struct plan *pl) {
+  cpu_set_t one;
+  int cpu;
+  if (sched_getaffinity(0, sizeof pl->affinity, &pl->affinity) != 0 || CPU_COUNT(&pl->affinity) < 2) return;
+  if ((cpu = sched_getcpu()) < 0 || cpu >= CPU_SETSIZE) return;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  pl->pinned = sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
 static void reap_now(pid_t pid) {
   while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR) { }
 }
@@ -287,9 +308,11 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  pin_for_vfork(&pl);
   pid_t pid = vfork();
   if (pid == 0) child(&pl);
   int vfork_errno = errno;
+  if (pl.pinned) sched_setaffinity(0, sizeof pl.affinity, &pl.affinity);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 
   if (pid < 0) {

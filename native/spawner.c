@@ -16,7 +16,8 @@
  *   'X' u32 pid i32 raw wait status, once the program is reaped
  * EOF on fd 3 ends the spawner (running programs go on, as under the reference when it exits).
  * A request can neither name another program nor another identity, so a compromised network
- * process gains nothing here that the configured program does not already have. */
+ * process gains nothing here that the configured program does not already have.
+ * It keeps only CAP_SETUID and CAP_SETGID (and the bounding set, for a program started as root). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,6 +61,23 @@ static sigset_t blocked;
 static void die(const char *what) {
   fprintf(stderr, "sslserver-spawner: fatal: %s: %s\n", what, strerror(errno));
   _exit(111);
+}
+
+/* Keeps only what starting a program as -u/-g needs: CAP_SETUID and CAP_SETGID in the permitted
+ * and effective sets (setgroups and setresgid need CAP_SETGID, setresuid CAP_SETUID), nothing
+ * inheritable. The bounding set stays: a program started as root (no -u) gets root's usual
+ * capabilities back at execve (capabilities(7), "Capabilities and execution of programs by
+ * root"), as under the reference; one that setresuid()s away from 0 loses them all.
+ * Raw capset(2) with _LINUX_CAPABILITY_VERSION_3 (two 32-bit words), no libcap. Then
+ * non-dumpable: no ptrace or /proc/PID/mem of this root process. */
+static void keep_only_setid_caps(void) {
+  struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+  memset(data, 0, sizeof data);
+  data[0].permitted = (1U << CAP_SETUID) | (1U << CAP_SETGID);
+  data[0].effective = data[0].permitted;
+  if (syscall(SYS_capset, &head, data) != 0) die("capset");
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("prctl");
 }
 
 static void put32(unsigned char *p, uint32_t v) {
@@ -278,6 +299,7 @@ int main(int argc, char **argv) {
   }
   file = argv[4];
   prog_argv = argv + 5;
+  keep_only_setid_caps();
   signal(SIGPIPE, SIG_IGN);
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGCHLD);

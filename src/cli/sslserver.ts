@@ -11,11 +11,8 @@ import type { ServerConfig } from '../server/config';
 import { formatSslserverUsage, parseSslserverArgs, type Options } from './options';
 import { writeErr } from './die';
 import { closeInheritedFds } from '../sys/inherited-fds';
-import { dropNetworkPrivileges, privilegePlan, type PrivilegePlan } from '../priv/privileges';
-import { KeyHelper } from '../priv/key-client';
+import { dropAfterBind, startPrivilegeSeparation } from '../priv/separation';
 import { useProgramSpawner } from '../spawn/program';
-import type { TlsMaterial } from '../tls/context';
-import type { TlsSettings } from '../tls/settings';
 import { randomBytes } from 'node:crypto';
 import * as native from '../sys/native';
 import { Listener, type BoundSocket } from '../listen/listener';
@@ -25,7 +22,7 @@ import { handshakeFdBudget } from '../listen/fd-budget';
 import { EventLoops, eventLoopCount } from '../server/event-loops';
 import type { EventLoopData } from '../server/event-loop-wire';
 import type { EventLoopShare } from '../server/server';
-import { SpawnerClient, type SpawnerChannel } from '../priv/spawner-client';
+import type { TlsMaterial } from '../tls/context';
 
 // Session ticket keys: 16 bytes of name, 16 of HMAC key, 16 of AES key (Node's ticketKeys)
 const TICKET_KEY_BYTES = 48;
@@ -70,25 +67,6 @@ async function main(): Promise<void> {
   // the program gets fd 0, 1 and 2 only: nothing we inherited either
   closeInheritedFds();
   const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
-  let plan: PrivilegePlan;
-  try {
-    plan = privilegePlan(process.env, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.kind, err.message);
-    throw err;
-  }
-  // a root start with an SSL identity: key files only through the confined key helper
-  let loadMaterial: ((s: TlsSettings) => Promise<TlsMaterial>) | undefined;
-  if (plan.kind === 'separated') {
-    try {
-      const helper = await KeyHelper.start({ identity: plan.identity, ...(plan.chroot === undefined ? {} : { chroot: plan.chroot }), ...(password === undefined ? {} : { password }) });
-      loadMaterial = (s) => helper.load(s);
-    } catch (err) {
-      fail('fatal', `unable to start the key helper: ${(err as Error).message}`);
-    }
-    // the helper keeps the password; we have no more use for it
-    password?.fill(0);
-  }
   // several event loops (worker threads) on one port, each with its own SO_REUSEPORT socket
   let loops = 1;
   try {
@@ -97,42 +75,37 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;
   }
+  // a root start gives up root in the network process (src/priv/separation.ts)
+  let sep;
+  try {
+    sep = await startPrivilegeSeparation({
+      env: process.env,
+      current: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+      program: config.program,
+      ...(config.uid === undefined ? {} : { uid: config.uid }),
+      ...(config.gid === undefined ? {} : { gid: config.gid }),
+      ...(password === undefined ? {} : { password }),
+      loops,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.kind, err.message);
+    throw err;
+  }
+  const { loadMaterial } = sep;
   // one set of ticket keys for every context of every loop: a ticket resumes in any loop
   const ticketKeys = randomBytes(TICKET_KEY_BYTES);
+  // as the reference: the start-up TLS files are read before anything is given up
   let baseTls;
   let material: TlsMaterial;
   try {
-    material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(p), password);
+    material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(p), sep.password);
     baseTls = createServerContext(material, settings, { ...contextOptionsFromEnv(process.env), ticketKeys });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;
   }
-  // programs as -u/-g (root when none was given, as the reference) through the one process
-  // that keeps root, one per loop; it can start nothing but this program as this identity
-  const spawners: SpawnerChannel[] = [];
-  if (plan.kind === 'separated') {
-    try {
-      for (let i = 0; i < loops; i++) {
-        spawners.push(SpawnerClient.launch({
-          argv: config.program,
-          ...(config.uid === undefined ? {} : { uid: config.uid }),
-          ...(config.gid === undefined ? {} : { gid: config.gid, groups: [config.gid] }),
-          ...(config.uid !== undefined && config.gid === undefined ? { groups: [] } : {}),
-        }));
-      }
-    } catch (err) {
-      fail('fatal', `unable to start the spawner: ${(err as Error).message}`);
-    }
-    useProgramSpawner(SpawnerClient.adopt(spawners[0] as SpawnerChannel));
-  }
+  if (sep.spawner !== undefined) useProgramSpawner(sep.spawner);
 
-  const listenOpts = {
-    bind,
-    port,
-    backlog: opts.backlog,
-    ...(opts.interfaceName === undefined ? {} : { interfaceName: opts.interfaceName }),
-  };
   let eventLoops: EventLoops | undefined;
   let share: EventLoopShare = { ticketKeys };
   let limitsMemory: SharedArrayBuffer | undefined;
@@ -145,19 +118,27 @@ async function main(): Promise<void> {
       loops,
       limits: new SharedConnectionLimits(limitsMemory, config.limit, config.maxConIp),
       programs: new SharedProgramSlots(slotsMemory, config.limit),
+      // the main thread's loop is idle: exit when the others are too
       onIdle: () => void eventLoops?.whenIdle().then(() => process.exit(0)),
     };
   }
-  const server = new SslServer(config, log, baseTls, plan.kind === 'separated' ? undefined : password, loadMaterial, share);
+  const server = new SslServer(config, log, baseTls, sep.password, loadMaterial, share);
   process.on('SIGTERM', () => {
     server.terminate();
     eventLoops?.terminate();
   });
+  const listenOpts = {
+    bind,
+    port,
+    backlog: opts.backlog,
+    ...(opts.interfaceName === undefined ? {} : { interfaceName: opts.interfaceName }),
+  };
   let listener;
   const bound: BoundSocket[] = [];
   try {
     if (loops === 1) listener = await server.listen(listenOpts);
     else {
+      // all bound here, as root if started so: privileged ports work for every loop
       bound.push(Listener.bind({ ...listenOpts, reusePort: true }));
       const realPort = (bound[0] as BoundSocket).port;
       for (let i = 1; i < loops; i++) bound.push(Listener.bind({ ...listenOpts, port: realPort, reusePort: true }));
@@ -169,22 +150,24 @@ async function main(): Promise<void> {
     return;
   }
   if (loops > 1) {
+    // the other loops start before the drop: their modules are read while we may still read them
     const loopData: EventLoopData[] = [];
     for (let i = 1; i < loops; i++) {
+      const spawner = sep.spawnerChannels?.[i - 1];
       loopData.push({
         config,
         verbosity: opts.verbosity,
         settings,
         material,
-        ...(plan.kind === 'separated' || password === undefined ? {} : { password }),
+        ...(sep.password === undefined ? {} : { password: sep.password }),
         viaKeyHelper: loadMaterial !== undefined,
         ticketKeys,
         limitsMemory: limitsMemory as SharedArrayBuffer,
         slotsMemory: slotsMemory as SharedArrayBuffer,
         loops,
         bound: bound[i] as BoundSocket,
-        ...(spawners[i] === undefined ? {} : { spawner: spawners[i] }),
-        dropBoundingSet: plan.kind === 'separated',
+        ...(spawner === undefined ? {} : { spawner }),
+        dropBoundingSet: sep.plan.kind === 'separated',
       });
     }
     try {
@@ -197,13 +180,12 @@ async function main(): Promise<void> {
       fail('fatal', `unable to start the event loops: ${(err as Error).message}`);
     }
   }
-  if (plan.kind === 'separated') {
-    // bound (a privileged port too): from here on the process that speaks TLS has no root
-    try {
-      dropNetworkPrivileges(plan.identity);
-    } catch (err) {
-      fail('fatal', `unable to drop privileges: ${(err as Error).message}`);
-    }
+  // bound (a privileged port too): from here on the process that speaks TLS has no root
+  try {
+    dropAfterBind(sep, [opts.rulesFile, opts.ipRulesFile].filter((f): f is string => f !== undefined));
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.kind, err.message);
+    throw err;
   }
   if (opts.printLocal) {
     // the real port, after bind (the reference prints the requested one: bug port0_print)

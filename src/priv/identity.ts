@@ -14,6 +14,11 @@ export type TextReader = (path: string) => string;
 // uid_t/gid_t are 32 bits and (uid_t)-1 means "no change" to setresuid.
 const MAX_ID = 0xfffffffe;
 
+/** The user a root start without SSL identity drops to. */
+export const DEFAULT_USER = 'nobody';
+/** Its uid and gid when /etc/passwd has no such user: Linux's overflow id, Debian's nobody/nogroup. */
+export const DEFAULT_ID = 65534;
+
 /**
  * The identity the key helper and the network process take after a root start.
  * SSL_UID wins over SSL_USER and SSL_GID over SSL_GROUP (numbers are what the reference reads);
@@ -62,6 +67,29 @@ export function sslIdentityFromEnv(env: Record<string, string | undefined>, read
     throw new ConfigError(`SSL_GID or SSL_GROUP needed for SSL_UID: ${uid}`);
   }
   return { uid, gid };
+}
+
+/**
+ * The identity the network process takes after a root start without SSL identity: the passwd
+ * user `nobody` with its primary group, or 65534/65534 when there is no usable such entry
+ * (missing, unreadable file, bad numbers, or uid/gid 0, which would be no drop at all).
+ *
+ * @param read reads /etc/passwd
+ * @returns the identity
+ */
+export function defaultIdentity(read: TextReader = (p) => readFileSync(p, 'latin1')): Identity {
+  const entry = entries(read, '/etc/passwd').find((e) => e[0] === DEFAULT_USER);
+  const uid = usableId(entry?.[2]);
+  const gid = usableId(entry?.[3]);
+  if (uid === undefined || gid === undefined) return { uid: DEFAULT_ID, gid: DEFAULT_ID };
+  return { uid, gid };
+}
+
+/** A passwd number that is a real drop (not root, not (uid_t)-1), else undefined. */
+function usableId(text: string | undefined): number | undefined {
+  if (text === undefined || !/^[0-9]{1,10}$/.test(text)) return undefined;
+  const id = Number(text);
+  return id === 0 || id > MAX_ID ? undefined : id;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -147,6 +147,19 @@ for (const impl of ['native', 'node'] as const) {
       assert.deepEqual(out.split('\n').slice(0, -1), env);
     });
 
+    test('the program may run on every CPU we may (the native path pins only across vfork)', async () => {
+      const allowed = (status: string): string | undefined => /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1];
+      const ours = allowed(readFileSync('/proc/self/status', 'latin1'));
+      assert.notEqual(ours, undefined);
+      for (let i = 0; i < 3; i++) {
+        const { status, out } = await run(impl, { file: '/bin/cat', argv: ['cat', '/proc/self/status'], env: [] });
+        assert.equal(status, 0);
+        assert.equal(allowed(out), ours);
+      }
+      // and so may we, after the spawn
+      assert.equal(allowed(readFileSync('/proc/self/status', 'latin1')), ours);
+    });
+
     test('argv[0] is the one given, not the file; PATH search uses the new environment', async () => {
       const { status, out } = await run(impl, { file: 'cat', argv: ['my-name', '/proc/self/cmdline'], env: [PATH_ENV] });
       assert.equal(status, 0);

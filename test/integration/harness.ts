@@ -1,10 +1,11 @@
 // Test harness: runs the built sslserver on port 0, reads the port from -1, collects stderr lines.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, type X509Certificate } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import tls from 'node:tls';
+import { defaultIdentity, type Identity } from '../../src/priv/identity';
 
 /** The repository root (dist/test/integration/ -> ../../..). */
 export const ROOT = resolve(__dirname, '../../..');
@@ -25,6 +26,9 @@ export function testCerts(): string {
   return dir;
 }
 
+/** How long stop() waits after SIGTERM before SIGKILL (the server ends its programs within 7 s). */
+const STOP_TIMEOUT_MS = 20_000;
+
 /** A running sslserver under test. */
 export interface RunningServer {
   proc: ChildProcess;
@@ -35,7 +39,7 @@ export interface RunningServer {
   lines(): string[];
   /** Resolves when a stderr line matches, or rejects after `ms`. */
   waitFor(re: RegExp, ms?: number): Promise<string>;
-  /** SIGTERM, then waits for the exit; returns the exit code. */
+  /** SIGTERM, then waits for the exit (SIGKILL after STOP_TIMEOUT_MS: code null); returns the exit code. */
   stop(): Promise<number | null>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -56,6 +60,27 @@ export interface StartOptions {
 export function serverLoops(): number {
   const w = process.env.SSLSERVER_WORKERS;
   return w !== undefined && w !== '' ? Number(w) : availableParallelism();
+}
+
+/**
+ * The program path a test's `spawnImpl` takes in this run: `node` (child_process in the server),
+ * `spawner` (a root start: sslserver-spawner starts programs) or `native` (the addon's spawn in
+ * the server, when not root).
+ */
+export function spawnPathName(impl: 'native' | 'node'): 'native' | 'node' | 'spawner' {
+  // startServer passes a suite-wide SSLSERVER_SPAWN=node on to every server
+  if (impl === 'node' || process.env.SSLSERVER_SPAWN === 'node') return 'node';
+  return process.getuid?.() === 0 ? 'spawner' : 'native';
+}
+
+/**
+ * Throws unless the running server takes the path spawnPathName names: a spawner child exactly
+ * when the path is `spawner`.
+ */
+export function assertSpawnPath(serverPid: number, impl: 'native' | 'node'): void {
+  // SSL_USER tests are not among these: with an SSL identity the spawner runs whatever the path
+  const want = spawnPathName(impl) === 'spawner';
+  if ((spawnerOf(serverPid) !== undefined) !== want) throw new Error(`server ${serverPid}: expected ${want ? 'a' : 'no'} spawner for the ${impl} path`);
 }
 
 /** Starts `node dist/src/cli/sslserver.js -1 ARGS` and waits for the -1 line. */
@@ -118,7 +143,14 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
       }),
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return (await exited).code;
+      // bounded: a server that does not end on SIGTERM (a session it lost track of) fails its
+      // test with code null instead of hanging the whole suite
+      const killer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      try {
+        return (await exited).code;
+      } finally {
+        clearTimeout(killer);
+      }
     },
     exited,
   };
@@ -175,26 +207,91 @@ export function parseEnv(out: string): Map<string, string> {
   return m;
 }
 
-/** Counts of this process's children that are zombies, and open fds of a pid. */
+/**
+ * The identity a root start without SSL identity drops the network process to (passwd nobody),
+ * which reads the rules files and per-rule TLS files after start-up.
+ */
+export const NOBODY: Identity = defaultIdentity();
+
+/**
+ * A temp dir (mkdtemp, as serverTmpDir's callers clean it up) that the dropped server can still
+ * enter: mkdtemp makes 0700 dirs, which nobody may not search. Files written into it with the
+ * default umask are 0644.
+ * @param prefix the mkdtemp prefix
+ * @returns the dir's path, mode 0755
+ */
+export function serverTmpDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** Open fds of a pid. */
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
-/** Direct children of `pid` and how many are zombies. */
-export function childrenOf(pid: number): { total: number; zombies: number } {
-  let total = 0;
-  let zombies = 0;
+/** One direct child: pid, state letter (Z: zombie) and command line (NULs as spaces). */
+export interface ChildInfo {
+  pid: number;
+  state: string;
+  cmdline: string;
+}
+
+/** Direct children of `pid`. */
+export function childList(pid: number): ChildInfo[] {
+  const out: ChildInfo[] = [];
   for (const e of readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(e)) continue;
     try {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[1]) === pid) {
-        total++;
-        if (rest[0] === 'Z') zombies++;
-      }
+      if (Number(rest[1]) !== pid) continue;
+      out.push({ pid: Number(e), state: rest[0] ?? '', cmdline: readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ') });
     } catch {
       // gone
+    }
+  }
+  return out;
+}
+
+/** Direct children of `pid` and how many are zombies. */
+export function childrenOf(pid: number): { total: number; zombies: number } {
+  const all = childList(pid);
+  return { total: all.length, zombies: all.filter((c) => c.state === 'Z').length };
+}
+
+/**
+ * Open fds of the server's spawners (one per event loop), summed; 0 without one (fds a spawner
+ * received and did not close are a leak).
+ */
+export function spawnerFdCount(serverPid: number): number {
+  return childList(serverPid).filter((c) => c.cmdline.includes('sslserver-spawner')).reduce((n, c) => n + fdCount(c.pid), 0);
+}
+
+/** The server's sslserver-spawner child (a root start with a spawner), if it has one. */
+export function spawnerOf(serverPid: number): number | undefined {
+  return childList(serverPid).find((c) => c.cmdline.includes('sslserver-spawner'))?.pid;
+}
+
+/**
+ * The programs of a server, wherever they run: the spawner's children, and the server's own
+ * children other than its spawner and key helper (without a spawner, all of them). Zombies count
+ * both the programs and the helpers themselves (a dead, unreaped spawner is a leak too).
+ * @param serverPid the sslserver's pid
+ * @returns how many programs exist and how many processes are zombies
+ */
+export function programsOf(serverPid: number): { total: number; zombies: number } {
+  let total = 0;
+  let zombies = 0;
+  for (const c of childList(serverPid)) {
+    if (c.state === 'Z') zombies++;
+    if (c.cmdline.includes('sslserver-spawner')) {
+      const p = childrenOf(c.pid);
+      total += p.total;
+      zombies += p.zombies;
+    } else if (!c.cmdline.includes('key-helper.js')) {
+      total++;
     }
   }
   return { total, zombies };

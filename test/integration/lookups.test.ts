@@ -3,11 +3,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, TCPRULES, parseEnv, serverLoops, startServer, tlsExchange, type RunningServer } from './harness';
+import { FIXTURES, TCPRULES, parseEnv, serverLoops, serverTmpDir, startServer, tlsExchange, type RunningServer } from './harness';
 import { startDnsServer, TYPE_A, TYPE_AAAA, TYPE_PTR, type DnsBehaviour, type TestDnsServer } from '../fixtures/dns-server';
 import { startIdentServer, type IdentBehaviour, type TestIdentServer } from '../fixtures/ident-server';
 import { ptrQueryName } from '../../src/lookup/dns';
@@ -57,7 +56,7 @@ describe('sslserver lookups', () => {
   before(async () => {
     dns = await startDnsServer(DNS, (name) => ZONE[name]);
     for (const [addr, b] of Object.entries(IDENT)) idents.push(await startIdentServer(addr, ([r, l]) => (typeof b === 'function' ? b(r, l) : b)));
-    dir = mkdtempSync(join(tmpdir(), 'lookups-'));
+    dir = serverTmpDir('lookups-');
   });
   after(async () => {
     await dns.close();

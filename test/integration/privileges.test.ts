@@ -2,19 +2,29 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import tls from 'node:tls';
 import { join } from 'node:path';
-import { FIXTURES, SSLSERVER, TCPRULES, runServer, startServer, testCerts, tlsExchange, type RunningServer } from './harness';
+import { FIXTURES, NOBODY as NOBODY_ID, SSLSERVER, TCPRULES, runServer, serverTmpDir, spawnerOf, startServer, testCerts, tlsExchange, type RunningServer } from './harness';
 
 const NOBODY = 65534;
 const PROBE = join(FIXTURES, 'priv-probe.sh');
+/** The spawner's permitted and effective sets: CAP_SETGID (6) and CAP_SETUID (7) only. */
+const SPAWNER_CAPS = '00000000000000c0';
+const NO_CAPS = '0000000000000000';
+/** A program that prints its own identity and capabilities (/proc/self is grep itself, same creds). */
+const SELF_STATUS = ['sh', '-c', 'grep -E "^(Uid|Gid|Groups|CapPrm|CapEff|CapBnd):" /proc/self/status'];
 
 /** Uid, Gid, Groups and capability lines of /proc/PID/status. */
 function status(pid: number): Map<string, string> {
+  return statusLines(readFileSync(`/proc/${pid}/status`, 'utf8'));
+}
+
+/** `Name:\tvalue` lines as a map, runs of white space made one space. */
+function statusLines(text: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     const i = line.indexOf(':');
     if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim().replace(/\s+/g, ' '));
   }
@@ -95,6 +105,8 @@ describe('privileges (root start)', () => {
       assert.equal(status(helper).get('CapEff'), '0000000000000000');
       const spawner = childWith(pid, 'sslserver-spawner');
       assert.equal(status(spawner).get('Uid'), '0 0 0 0');
+      assert.equal(status(spawner).get('CapPrm'), SPAWNER_CAPS);
+      assert.equal(status(spawner).get('CapEff'), SPAWNER_CAPS);
       writeFileSync(join(dir, 'pids'), `${pid} ${helper}\n`, { mode: 0o644 });
 
       // the key at /key.pem exists only inside SSL_CHROOT and only nobody may read it: TLS works
@@ -225,6 +237,182 @@ describe('privileges (root start)', () => {
     r = await runServer(['127.0.0.1', '0', 'true'], { ...base, SSL_USER: 'no-such-user-here' });
     assert.equal(r.code, 111);
     assert.match(r.stderr, /unknown SSL_USER: no-such-user-here/);
+  });
+});
+
+describe('privileges (root start without SSL identity)', () => {
+  let dir: string;
+  let rootKey: string;
+  /** The test runner's (root's) bounding set: what a root program gets back at exec. */
+  let fullCaps: string;
+  const nobodyIds = (): string => `${NOBODY_ID.uid} ${NOBODY_ID.uid} ${NOBODY_ID.uid} ${NOBODY_ID.uid}`;
+  const nobodyGids = (): string => `${NOBODY_ID.gid} ${NOBODY_ID.gid} ${NOBODY_ID.gid} ${NOBODY_ID.gid}`;
+  before(() => {
+    assert.equal(process.getuid?.(), 0, 'these tests run as root (as CI does)');
+    fullCaps = status(process.pid).get('CapBnd') ?? '';
+    assert.notEqual(fullCaps, NO_CAPS);
+    dir = serverTmpDir('priv-noid-');
+    // the start-up key is root's alone (0600, as the test certificates are)
+    rootKey = join(testCerts(), 'server.key');
+    assert.equal(statSync(rootKey).mode & 0o777, 0o600);
+    assert.equal(statSync(rootKey).uid, 0);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the network process becomes nobody with no capabilities; the spawner keeps CAP_SETUID|CAP_SETGID; a root program gets root\'s capabilities back', async () => {
+    const srv = await startServer(['-v', '127.0.0.1', '0', ...SELF_STATUS]);
+    try {
+      const pid = srv.proc.pid as number;
+      const net = status(pid);
+      assert.equal(net.get('Uid'), nobodyIds());
+      assert.equal(net.get('Gid'), nobodyGids());
+      assert.equal(net.get('Groups'), '');
+      assert.equal(net.get('CapEff'), NO_CAPS);
+      assert.equal(net.get('CapPrm'), NO_CAPS);
+      assert.equal(net.get('CapBnd'), NO_CAPS);
+      assert.equal(net.get('CapInh'), NO_CAPS);
+      assert.throws(() => childWith(pid, 'key-helper.js'), /no child/, 'no key helper without an SSL identity');
+      const spawner = childWith(pid, 'sslserver-spawner');
+      const sp = status(spawner);
+      assert.equal(sp.get('Uid'), '0 0 0 0');
+      assert.equal(sp.get('CapPrm'), SPAWNER_CAPS);
+      assert.equal(sp.get('CapEff'), SPAWNER_CAPS);
+      assert.equal(sp.get('CapInh'), NO_CAPS);
+      assert.equal(sp.get('CapBnd'), fullCaps, 'the bounding set is kept for root programs');
+      // no -u: root, with root's usual capabilities, as the reference
+      const prog = statusLines((await tlsExchange(srv.port)).data.toString());
+      assert.equal(prog.get('Uid'), '0 0 0 0');
+      assert.equal(prog.get('CapEff'), fullCaps);
+      assert.equal(prog.get('CapPrm'), fullCaps);
+      // the start-up key (root's only) was read before the drop: TLS works
+      await srv.waitFor(/ended by [0-9]+ status 0/);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('-u 1 -g 1: the program has no capabilities at all', async () => {
+    const srv = await startServer(['-u', '1', '-g', '1', '127.0.0.1', '0', ...SELF_STATUS]);
+    try {
+      const prog = statusLines((await tlsExchange(srv.port)).data.toString());
+      assert.equal(prog.get('Uid'), '1 1 1 1');
+      assert.equal(prog.get('Gid'), '1 1 1 1');
+      assert.equal(prog.get('Groups'), '1');
+      assert.equal(prog.get('CapEff'), NO_CAPS);
+      assert.equal(prog.get('CapPrm'), NO_CAPS);
+      assert.equal(status(srv.proc.pid as number).get('Uid'), nobodyIds());
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('a program running as nobody too cannot read the network process\'s memory nor ptrace it (non-dumpable)', async () => {
+    const probeDir = serverTmpDir('priv-probe-');
+    const srv = await startServer(['-u', String(NOBODY_ID.uid), '-g', String(NOBODY_ID.gid), '127.0.0.1', '0', PROBE], {
+      env: { PROBE_DIR: probeDir, PROBE_KEY: rootKey },
+    });
+    try {
+      const pid = srv.proc.pid as number;
+      writeFileSync(join(probeDir, 'pids'), `${pid}\n`, { mode: 0o644 });
+      const out = probeLines((await tlsExchange(srv.port)).data);
+      assert.equal(out.get('uid'), `${NOBODY_ID.uid} gid=${NOBODY_ID.gid} groups=${NOBODY_ID.gid}`);
+      assert.equal(status(pid).get('Uid'), nobodyIds(), 'the same uid as the program');
+      assert.equal(out.get('key'), 'denied');
+      assert.equal(out.get(`mem-${pid}`), 'denied');
+      if (out.has(`ptrace-${pid}`)) assert.equal(out.get(`ptrace-${pid}`), 'denied');
+    } finally {
+      await srv.stop();
+      rmSync(probeDir, { recursive: true, force: true });
+    }
+  });
+
+  it('binds a privileged port as root, then drops to nobody', async () => {
+    let srv: RunningServer | undefined;
+    for (const port of [443, 636, 853, 990, 992, 993, 995, 465]) {
+      try {
+        srv = await startServer(['127.0.0.1', String(port), ...SELF_STATUS]);
+        break;
+      } catch {
+        // that port is taken here: try the next
+      }
+    }
+    assert.ok(srv !== undefined, 'no privileged port free');
+    try {
+      assert.ok(srv.port < 1024);
+      const net = status(srv.proc.pid as number);
+      assert.equal(net.get('Uid'), nobodyIds());
+      assert.equal(net.get('CapEff'), NO_CAPS);
+      assert.equal(net.get('CapBnd'), NO_CAPS);
+      assert.equal(statusLines((await tlsExchange(srv.port)).data.toString()).get('Uid'), '0 0 0 0');
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('a rules file nobody may not open stops the start (111) with a line naming it and the identity; a missing one does not', async () => {
+    const certs = testCerts();
+    const base = { CERTFILE: join(certs, 'server.pem'), KEYFILE: rootKey, DHFILE: '' };
+    const closed = mkdtempSync(join(tmpdir(), 'priv-closed-'));
+    try {
+      // in a 0700 directory (mkdtemp's mode)
+      const hidden = join(closed, 'rules.cdb');
+      execFileSync(process.execPath, [TCPRULES, hidden, `${hidden}.tmp`], { input: ':allow\n' });
+      let r = await runServer(['-x', hidden, '127.0.0.1', '0', 'true'], base);
+      assert.equal(r.code, 111);
+      assert.equal(r.stderr, `sslserver: fatal: (111) unable to read: ${hidden} as uid ${NOBODY_ID.uid} gid ${NOBODY_ID.gid}: permission denied\n`);
+      // a 0600 -y file in a 0755 directory
+      const own = join(dir, 'ip.cdb');
+      execFileSync(process.execPath, [TCPRULES, own, `${own}.tmp`], { input: ':allow\n' });
+      chmodSync(own, 0o600);
+      r = await runServer(['-y', own, '127.0.0.1', '0', 'true'], base);
+      assert.equal(r.code, 111);
+      assert.equal(r.stderr, `sslserver: fatal: (111) unable to read: ${own} as uid ${NOBODY_ID.uid} gid ${NOBODY_ID.gid}: permission denied\n`);
+      // readable: it starts
+      chmodSync(own, 0o644);
+      (await startServer(['-y', own, '127.0.0.1', '0', 'true'])).proc.kill('SIGTERM');
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
+    // a missing file may appear later (per connection: dropped, or allowed with -X)
+    const srv = await startServer(['-X', '-x', join(dir, 'not-yet.cdb'), '127.0.0.1', '0', 'echo', 'ok']);
+    try {
+      assert.equal((await tlsExchange(srv.port)).data.toString(), 'ok\n');
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('a rule that changes only CIPHERS keeps the root-only start-up key; a root-only key only a rule names drops that connection', async () => {
+    const cdb = join(dir, 'tls.cdb');
+    const ecKey = join(testCerts(), 'ec-server.key');
+    execFileSync(process.execPath, [TCPRULES, cdb, `${cdb}.tmp`], {
+      input: `127.0.0.7:allow,CIPHERS="ECDHE-RSA-AES256-GCM-SHA384"\n127.0.0.8:allow,CERTFILE="${join(testCerts(), 'ec-server.pem')}",KEYFILE="${ecKey}"\n:allow\n`,
+    });
+    const srv = await startServer(['-x', cdb, '127.0.0.1', '0', 'echo', 'ok']);
+    try {
+      // the rule's own set-up is built (only its cipher is accepted) with the key read at start-up
+      const aes256 = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES256-GCM-SHA384' } as const;
+      const aes128 = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' } as const;
+      assert.equal((await tlsExchange(srv.port, '', { localAddress: '127.0.0.7', ...aes256 })).data.toString(), 'ok\n');
+      await assert.rejects(tlsExchange(srv.port, '', { localAddress: '127.0.0.7', ...aes128 }));
+      assert.equal((await tlsExchange(srv.port, '', { localAddress: '127.0.0.9', ...aes128 })).data.toString(), 'ok\n');
+      await assert.rejects(tlsExchange(srv.port, '', { localAddress: '127.0.0.8' }));
+      assert.equal(await srv.waitFor(/unable to load key/), `sslserver: error: (111) unable to load key: ${ecKey}`);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('SSLSERVER_SPAWN=node (test/debug switch): no spawner, so the network process stays root and starts programs itself', async () => {
+    const srv = await startServer(['127.0.0.1', '0', ...SELF_STATUS], { spawnImpl: 'node' });
+    try {
+      const pid = srv.proc.pid as number;
+      assert.equal(status(pid).get('Uid'), '0 0 0 0');
+      assert.equal(spawnerOf(pid), undefined);
+      assert.equal(statusLines((await tlsExchange(srv.port)).data.toString()).get('Uid'), '0 0 0 0');
+    } finally {
+      await srv.stop();
+    }
   });
 });
 

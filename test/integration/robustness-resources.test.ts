@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { FIXTURES, SSLSERVER, childrenOf, fdCount, startServer, testCerts, tlsExchange } from './harness';
+import { FIXTURES, SSLSERVER, fdCount, programsOf, spawnerFdCount, startServer, testCerts, tlsExchange } from './harness';
 
 const HOLD = join(FIXTURES, 'hold.sh');
 const HELLO = join(FIXTURES, 'hello.sh');
@@ -44,13 +44,18 @@ function fdTargets(pid: number): string[] {
   });
 }
 
-/** Waits (bounded) until the server is back to `fds` and has no child. */
-async function settle(pid: number, fds: number): Promise<{ fds: number; total: number; zombies: number }> {
+/** The server's fds, its spawner's fds (a root start), and its programs (wherever they run). */
+function resources(pid: number): { fds: number; spawnerFds: number; total: number; zombies: number } {
+  return { fds: fdCount(pid), spawnerFds: spawnerFdCount(pid), ...programsOf(pid) };
+}
+
+/** Waits (bounded) until the server and its spawner are back to `base` fds and no program runs. */
+async function settle(pid: number, base: { fds: number; spawnerFds: number }): Promise<{ fds: number; spawnerFds: number; total: number; zombies: number }> {
   const deadline = Date.now() + 15_000;
-  let now = { fds: fdCount(pid), ...childrenOf(pid) };
-  while ((now.fds > fds || now.total > 0) && Date.now() < deadline) {
+  let now = resources(pid);
+  while ((now.fds > base.fds || now.spawnerFds > base.spawnerFds || now.total > 0) && Date.now() < deadline) {
     await sleep(200);
-    now = { fds: fdCount(pid), ...childrenOf(pid) };
+    now = resources(pid);
   }
   return now;
 }
@@ -61,7 +66,7 @@ test('300 connections reset at random points (some queued for -c): fds, children
     const pid = s.proc.pid as number;
     await tlsExchange(s.port);
     await sleep(300);
-    const before = { fds: fdCount(pid), ...childrenOf(pid) };
+    const before = resources(pid);
     t.diagnostic(`fds before: ${fdTargets(pid).join(' ')}`);
     const rnd = prng(8);
     const points = ['after connect', 'mid ClientHello', 'after ClientHello', 'after handshake', 'mid transfer'] as const;
@@ -94,12 +99,41 @@ test('300 connections reset at random points (some queued for -c): fds, children
         }
       }),
     );
-    const after = await settle(pid, before.fds);
+    const after = await settle(pid, before);
     t.diagnostic(`reset points: ${[...tally].map(([k, v]) => `${k} ${v}`).join(', ')}`);
-    t.diagnostic(`server fds/children/zombies before ${before.fds}/${before.total}/${before.zombies}, after ${after.fds}/${after.total}/${after.zombies}`);
+    t.diagnostic(`server fds/spawner fds/programs/zombies before ${before.fds}/${before.spawnerFds}/${before.total}/${before.zombies}, after ${after.fds}/${after.spawnerFds}/${after.total}/${after.zombies}`);
     if (after.fds !== before.fds) t.diagnostic(`fds now: ${fdTargets(pid).join(' ')}`);
-    assert.deepEqual(after, { fds: before.fds, total: 0, zombies: 0 });
+    assert.deepEqual(after, { fds: before.fds, spawnerFds: before.spawnerFds, total: 0, zombies: 0 });
     assert.equal((await tlsExchange(s.port)).data.toString(), 'ready\nbye\n');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('resets right after the handshake, while the program is being started, leave no program and no fd behind', async (t) => {
+  // a root start: the program starts through the spawner, a round trip during which the client's
+  // reset may already have closed the socket; the session must still end and stop the program
+  const s = await startServer(['-c', '50', '-H', '-R', '127.0.0.1', '0', HOLD]);
+  try {
+    const pid = s.proc.pid as number;
+    await tlsExchange(s.port);
+    await sleep(300);
+    const before = resources(pid);
+    const rnd = prng(11);
+    const one = (): Promise<void> =>
+      new Promise((res) => {
+        const delay = Math.floor(rnd() * 4);
+        const raw = net.connect({ port: s.port, host: '127.0.0.1' });
+        raw.on('error', () => undefined);
+        raw.on('close', () => res());
+        const c = tls.connect({ socket: raw, rejectUnauthorized: false });
+        c.on('error', () => undefined);
+        c.once('secureConnect', () => void setTimeout(() => raw.resetAndDestroy(), delay));
+      });
+    for (let round = 0; round < 20; round++) await Promise.all(Array.from({ length: 10 }, one));
+    const after = await settle(pid, before);
+    t.diagnostic(`server fds/spawner fds/programs/zombies before ${before.fds}/${before.spawnerFds}/${before.total}/${before.zombies}, after ${after.fds}/${after.spawnerFds}/${after.total}/${after.zombies}`);
+    assert.deepEqual(after, { fds: before.fds, spawnerFds: before.spawnerFds, total: 0, zombies: 0 });
   } finally {
     await s.stop();
   }
@@ -126,7 +160,7 @@ test('a client that never reads a 1 GiB stream cannot grow the server past a fix
     assert.ok(growthKb < 32 * 1024, `grew ${growthKb} kB`);
     assert.ok(samples.slice(5).every((x) => x <= (samples[4] as number) + 4096), 'flat once the buffers are full');
     c.destroy();
-    const end = await settle(pid, Infinity);
+    const end = await settle(pid, { fds: Infinity, spawnerFds: Infinity });
     assert.equal(end.total, 0, 'the program is stopped when its client is gone');
   } finally {
     await s.stop();

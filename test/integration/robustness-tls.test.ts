@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TCPRULES, startServer, tlsExchange } from './harness';
+import { TCPRULES, serverTmpDir, startServer, tlsExchange } from './harness';
 import { DEFAULT_CIPHERS, cipherString } from '../../src/tls/context';
 
 const TESTSSL = '/usr/bin/testssl';
@@ -82,7 +82,7 @@ test('the default cipher list has only forward-secret TLS 1.2 suites, AEAD first
 test('FORWARDSECRECY: a rule CIPHERS with RSA key transport is cut to its forward-secret suites', async () => {
   assert.equal(cipherString('TLS_AES_128_GCM_SHA256', { forwardSecrecyOnly: true }), 'TLS_AES_128_GCM_SHA256');
   assert.equal(cipherString(undefined), DEFAULT_CIPHERS);
-  const dir = mkdtempSync(join(tmpdir(), 'fs-'));
+  const dir = serverTmpDir('fs-');
   try {
     const cdb = join(dir, 'r.cdb');
     execFileSync(process.execPath, [TCPRULES, cdb, `${cdb}.tmp`], { input: '127.0.0.1:allow,CIPHERS="AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"\n' });

@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { openSync, closeSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, parseEnv, startServer, testCerts, tlsExchange } from './harness';
+import { FIXTURES, parseEnv, startServer, testCerts, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
 
 const PRINT_ENV = join(FIXTURES, 'print-env.sh');
 // a program that prints its environment and exits without waiting for EOF: TLS 1.2 clients
@@ -14,9 +14,10 @@ const PRINT_ENV = join(FIXTURES, 'print-env.sh');
 const ENV_AND_EXIT = '/usr/bin/env';
 
 for (const impl of ['native', 'node'] as const) {
-  test(`[${impl}] default -e: PROTO=TCP, SSL* and TCP* variables for an IPv4 client, fds 0 1 2 only`, async () => {
+  test(`[${spawnPathName(impl)}] default -e: PROTO=TCP, SSL* and TCP* variables for an IPv4 client, fds 0 1 2 only`, async () => {
     const s = await startServer(['-v', '-H', '-R', '-l', 'lname', '127.0.0.1', '0', PRINT_ENV, 'arg1'], { spawnImpl: impl });
     try {
+      assertSpawnPath(s.proc.pid as number, impl);
       const { data, localPort } = await tlsExchange(s.port, 'ping\n');
       const out = data.toString();
       const env = parseEnv(out);

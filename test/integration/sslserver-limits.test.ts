@@ -2,11 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { FIXTURES, TCPRULES, startServer } from './harness';
+import { FIXTURES, TCPRULES, serverTmpDir, startServer } from './harness';
 
 const HOLD = join(FIXTURES, 'hold.sh');
 
@@ -73,7 +72,7 @@ test('MAXCONIP: a second connection from a busy IP is closed with the warning, a
 });
 
 test('a rule MAXCONIP denies past its limit with the reference deny line', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+  const dir = serverTmpDir('rules-');
   try {
     const cdb = join(dir, 'r.cdb');
     execFileSync(process.execPath, [TCPRULES, cdb, `${cdb}.tmp`], { input: '127.0.0.0/8:allow,MAXCONIP="1"\n' });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { FIXTURES, SSLSERVER, parseEnv, runServer, startServer, testCerts, tlsExchange } from './harness';
+import { FIXTURES, SSLSERVER, parseEnv, runServer, startServer, testCerts, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
 
 test('-B writes the banner to the client before the program output', async () => {
   const s = await startServer(['-B', 'banner line\r\n', '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh')]);
@@ -15,9 +15,10 @@ test('-B writes the banner to the client before the program output', async () =>
 });
 
 for (const impl of ['native', 'node'] as const) {
-  test(`[${impl}] -u/-g run the program as that uid and gid, with only that group`, async () => {
+  test(`[${spawnPathName(impl)}] -u/-g run the program as that uid and gid, with only that group`, async () => {
     const s = await startServer(['-u', '65534', '-g', '65534', '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'print-ids.sh')], { spawnImpl: impl });
     try {
+      assertSpawnPath(s.proc.pid as number, impl);
       const out = (await tlsExchange(s.port)).data.toString();
       assert.match(out, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
       assert.match(out, /^Gid:\s+65534\s+65534\s+65534\s+65534$/m);
@@ -84,9 +85,10 @@ test('an IPv6 link-local address with -I serves clients on that link and sets TC
 });
 
 for (const impl of ['native', 'node'] as const) {
-  test(`[${impl}] a program that cannot be run drops only that connection, with one line`, async () => {
+  test(`[${spawnPathName(impl)}] a program that cannot be run drops only that connection, with one line`, async () => {
     const s = await startServer(['-H', '-R', '127.0.0.1', '0', '/nonexistent/prog'], { spawnImpl: impl });
     try {
+      assertSpawnPath(s.proc.pid as number, impl);
       const r = await tlsExchange(s.port).catch(() => ({ data: Buffer.alloc(0) }));
       assert.equal(r.data.length, 0);
       assert.equal(await s.waitFor(/unable to run/), 'sslserver: fatal: (111) unable to run: /nonexistent/prog: no such file or directory');

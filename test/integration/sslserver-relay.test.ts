@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
-import { FIXTURES, childrenOf, fdCount, startServer, tlsExchange } from './harness';
+import { FIXTURES, fdCount, programsOf, spawnerFdCount, spawnerOf, startServer, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
 
 const MIB = 1024 * 1024;
 const BULK_MIB = 256;
@@ -67,9 +67,10 @@ test('256 MiB program -> client arrive intact, then close_notify', async () => {
 });
 
 for (const impl of ['native', 'node'] as const) {
-  test(`[${impl}] half-close: the program still writes after the client closed its side, and the client still writes after the program closed stdout`, async () => {
+  test(`[${spawnPathName(impl)}] half-close: the program still writes after the client closed its side, and the client still writes after the program closed stdout`, async () => {
     const s = await startServer(['-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hold.sh')], { spawnImpl: impl });
     try {
+      assertSpawnPath(s.proc.pid as number, impl);
       // client ends first: hold.sh sees EOF, then its "bye" still reaches the client
       const { data } = await tlsExchange(s.port);
       assert.equal(data.toString(), 'ready\nbye\n');
@@ -80,6 +81,7 @@ for (const impl of ['native', 'node'] as const) {
     // write does not disturb the server
     const s2 = await startServer(['-v', '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh'), '3'], { spawnImpl: impl });
     try {
+      assertSpawnPath(s2.proc.pid as number, impl);
       const got = await new Promise<string>((res, rej) => {
         let out = '';
         const c = tls.connect({ host: '127.0.0.1', port: s2.port, rejectUnauthorized: false, allowHalfOpen: true } as tls.ConnectionOptions);
@@ -127,9 +129,10 @@ function sock_noerr(s: net.Socket): void {
 }
 
 for (const impl of ['native', 'node'] as const) {
-  test(`[${impl}] -w ends a session where nothing moves, and the program is stopped`, async () => {
+  test(`[${spawnPathName(impl)}] -w ends a session where nothing moves, and the program is stopped`, async () => {
     const s = await startServer(['-v', '-w', '1', '-H', '-R', '127.0.0.1', '0', '/bin/sleep', '30'], { spawnImpl: impl });
     try {
+      assertSpawnPath(s.proc.pid as number, impl);
       const t0 = Date.now();
       await new Promise<void>((res) => {
         const c = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
@@ -183,6 +186,9 @@ test('after 2000 connections with resets mid-handshake and mid-transfer, fds and
     await tlsExchange(s.port);
     await new Promise((r) => setTimeout(r, 300));
     const baseFds = fdCount(pid);
+    // a root start: programs are the spawner's children, and what it was handed must be closed too
+    assert.ok(spawnerOf(pid) !== undefined, 'a root start has a spawner');
+    const baseSpawnerFds = spawnerFdCount(pid);
     const one = (i: number): Promise<void> =>
       new Promise((res) => {
         const kind = i % 4;
@@ -223,12 +229,12 @@ test('after 2000 connections with resets mid-handshake and mid-transfer, fds and
     );
     // the server reaps and closes asynchronously: give it a bounded moment
     const deadline = Date.now() + 15_000;
-    let now = { fds: fdCount(pid), ...childrenOf(pid) };
-    while ((now.fds > baseFds || now.total > 0) && Date.now() < deadline) {
+    let now = { fds: fdCount(pid), spawnerFds: spawnerFdCount(pid), ...programsOf(pid) };
+    while ((now.fds > baseFds || now.spawnerFds > baseSpawnerFds || now.total > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
-      now = { fds: fdCount(pid), ...childrenOf(pid) };
+      now = { fds: fdCount(pid), spawnerFds: spawnerFdCount(pid), ...programsOf(pid) };
     }
-    assert.deepEqual(now, { fds: baseFds, total: 0, zombies: 0 });
+    assert.deepEqual(now, { fds: baseFds, spawnerFds: baseSpawnerFds, total: 0, zombies: 0 });
     // and it still serves
     assert.equal((await tlsExchange(s.port)).data.toString(), 'ready\nbye\n');
   } finally {

@@ -2,10 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, copyFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, TCPRULES, parseEnv, startServer, tlsExchange } from './harness';
+import { FIXTURES, NOBODY, TCPRULES, parseEnv, serverTmpDir, startServer, testCerts, tlsExchange } from './harness';
 
 const PRINT_ENV = join(FIXTURES, 'print-env.sh');
 
@@ -26,7 +25,7 @@ async function tryExchange(port: number, host = '127.0.0.1', localAddress?: stri
 }
 
 test('-x: deny, allow with variables, CIDR and IPv6 rules, first match wins', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+  const dir = serverTmpDir('rules-');
   try {
     const cdb = compile(
       dir,
@@ -60,7 +59,7 @@ test('-x: deny, allow with variables, CIDR and IPv6 rules, first match wins', as
 });
 
 test('-x picks up a cdb replaced by tcprules while the server runs', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+  const dir = serverTmpDir('rules-');
   try {
     const cdb = compile(dir, 'rules.cdb', ':deny\n');
     const s = await startServer(['-x', cdb, '-H', '-R', '127.0.0.1', '0', PRINT_ENV]);
@@ -78,7 +77,7 @@ test('-x picks up a cdb replaced by tcprules while the server runs', async () =>
 });
 
 test('-y denies before anything else; a -y allow skips -x', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+  const dir = serverTmpDir('rules-');
   try {
     const y = compile(dir, 'ip.cdb', '127.0.0.2:deny\n127.0.0.3:allow,EARLY="1"\n');
     const x = compile(dir, 'x.cdb', ':deny\n');
@@ -98,7 +97,7 @@ test('-y denies before anything else; a -y allow skips -x', async () => {
 });
 
 test('a missing rules file drops the connection unless -X, and the listener carries on', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+  const dir = serverTmpDir('rules-');
   try {
     const missing = join(dir, 'missing.cdb');
     const s = await startServer(['-x', missing, '-H', '-R', '127.0.0.1', '0', PRINT_ENV]);
@@ -120,12 +119,22 @@ test('a missing rules file drops the connection unless -X, and the listener carr
   }
 });
 
-test('a rule can choose the certificate of its connections (CERTFILE/KEYFILE)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+test('a rule can choose the certificate of its connections (CERTFILE/KEYFILE), read as nobody after a root start', async () => {
+  const dir = serverTmpDir('rules-');
   try {
-    const { testCerts } = await import('./harness');
     const c = testCerts();
-    const cdb = compile(dir, 'rules.cdb', `127.0.0.5:allow,CERTFILE="${join(c, 'ec-server.pem')}",KEYFILE="${join(c, 'ec-server.key')}"\n`);
+    // a root start without SSL identity reads per-rule files as nobody: the admin gives nobody
+    // this key; a root-only key (the test CA's 0600 one) is out of reach and drops its connections
+    copyFileSync(join(c, 'ec-server.pem'), join(dir, 'ec.pem'));
+    copyFileSync(join(c, 'ec-server.key'), join(dir, 'ec.key'));
+    chownSync(join(dir, 'ec.key'), NOBODY.uid, NOBODY.gid);
+    chmodSync(join(dir, 'ec.key'), 0o400);
+    const cdb = compile(
+      dir,
+      'rules.cdb',
+      `127.0.0.5:allow,CERTFILE="${join(dir, 'ec.pem')}",KEYFILE="${join(dir, 'ec.key')}"\n` +
+        `127.0.0.6:allow,CERTFILE="${join(c, 'ec-server.pem')}",KEYFILE="${join(c, 'ec-server.key')}"\n`,
+    );
     const s = await startServer(['-X', '-x', cdb, '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh')]);
     try {
       const rsa = await tlsExchange(s.port, '', { localAddress: '127.0.0.4' });
@@ -133,6 +142,9 @@ test('a rule can choose the certificate of its connections (CERTFILE/KEYFILE)', 
       const ec = await tlsExchange(s.port, '', { localAddress: '127.0.0.5' });
       assert.equal(ec.peer?.publicKey.asymmetricKeyType, 'ec');
       assert.equal(ec.data.toString(), 'hello from 127.0.0.5\n');
+      await assert.rejects(tlsExchange(s.port, '', { localAddress: '127.0.0.6' }));
+      assert.equal(await s.waitFor(/ec-server\.key/), `sslserver: error: (111) unable to load key: ${join(c, 'ec-server.key')}`);
+      assert.equal((await tlsExchange(s.port, '', { localAddress: '127.0.0.4' })).data.toString(), 'hello from 127.0.0.4\n', 'the listener carries on');
     } finally {
       await s.stop();
     }
@@ -142,7 +154,7 @@ test('a rule can choose the certificate of its connections (CERTFILE/KEYFILE)', 
 });
 
 test('-x: an IPv6 CIDR rule matches a peer inside the prefix', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+  const dir = serverTmpDir('rules-');
   try {
     const cdb = compile(dir, 'rules.cdb', '::/64:allow,V6NET="yes"\n::2:deny\n:deny\n');
     const s = await startServer(['-x', cdb, '-H', '-R', '::1', '0', PRINT_ENV]);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { decodeEnvBlock, encodeEnvBlock } from '../../src/tls/ucspi-tls';
-import { FIXTURES, ROOT, startServer, testCerts, type RunningServer } from './harness';
+import { FIXTURES, ROOT, startServer, testCerts, type RunningServer, assertSpawnPath, spawnPathName } from './harness';
 
 const PROBE = join(FIXTURES, 'ucspi-tls-probe.sh');
 const SMTP = join(ROOT, 'examples/smtp-starttls.js');
@@ -90,9 +90,10 @@ async function pidOf(s: RunningServer): Promise<string> {
 }
 
 for (const impl of ['native', 'node'] as const) {
-  test(`[${impl}] y: fds 0-5, SSLCTLFD=3 SSLREADFD=4 SSLWRITEFD=5, TLS through the pipes, nothing back on the control fd`, async () => {
+  test(`[${spawnPathName(impl)}] y: fds 0-5, SSLCTLFD=3 SSLREADFD=4 SSLWRITEFD=5, TLS through the pipes, nothing back on the control fd`, async () => {
     const s = await startServer(['-V', ...SERVER_ARGS, '127.0.0.1', '0', PROBE], { spawnImpl: impl, env: { PROBE_CMD: 'y' } });
     try {
+      assertSpawnPath(s.proc.pid as number, impl);
       const r = await probeClient(s.port);
       assert.equal(r.plain, 'plain ready FDS=0,1,2,3,4,5 CTL=3 READ=4 WRITE=5\r\n');
       assert.equal(r.tlsError, undefined);
