@@ -46,6 +46,22 @@ function childWith(pid: number, needle: string): number {
   throw new Error(`no child of ${pid} runs ${needle}`);
 }
 
+/** A grandchild of `pid` through any of its `via` children (a program under one of the spawners, one per event loop). */
+function grandchildWith(pid: number, via: string, needle: string): number {
+  for (const e of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      if (!readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(via)) continue;
+      return childWith(Number(e), needle);
+    } catch {
+      // gone, or not under this one
+    }
+  }
+  throw new Error(`no grandchild of ${pid} runs ${needle}`);
+}
+
 function probeLines(out: Buffer): Map<string, string> {
   const m = new Map<string, string>();
   for (const l of out.toString().split('\n')) {
@@ -119,7 +135,7 @@ describe('privileges (root start)', () => {
       let prog: number | undefined;
       for (let i = 0; i < 100 && prog === undefined; i++) {
         try {
-          prog = childWith(spawner, 'read x');
+          prog = grandchildWith(pid, 'sslserver-spawner', 'read x');
         } catch {
           await new Promise((r) => setTimeout(r, 20));
         }
