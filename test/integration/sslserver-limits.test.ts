@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { FIXTURES, TCPRULES, serverTmpDir, startServer } from './harness';
+import { FIXTURES, TCPRULES, serverTmpDir, startServer, type RunningServer } from './harness';
 
 const HOLD = join(FIXTURES, 'hold.sh');
 
@@ -53,8 +53,21 @@ test('-c 2: a third connection waits for a program slot and is served when one f
   }
 });
 
+/**
+ * Waits (bounded) until the server logged `n` `ended by` lines: an IP's count is released when
+ * its program's exit is known (as the reference, at reaping), which can come after the client
+ * saw its socket close (the spawner reports exits over its own socket).
+ */
+async function waitEnded(s: RunningServer, n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (s.lines().filter((l) => /^sslserver: ended by /.test(l)).length < n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} sessions ended: ${s.lines().join(' | ')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 test('MAXCONIP: a second connection from a busy IP is closed with the warning, another IP is served', async () => {
-  const s = await startServer(['-H', '-R', '127.0.0.1', '0', HOLD], { env: { MAXCONIP: '1' } });
+  const s = await startServer(['-v', '-H', '-R', '127.0.0.1', '0', HOLD], { env: { MAXCONIP: '1' } });
   try {
     const a = await openSession(s.port, '127.0.0.1');
     await assert.rejects(openSession(s.port, '127.0.0.1'));
@@ -62,8 +75,10 @@ test('MAXCONIP: a second connection from a busy IP is closed with the warning, a
     const b = await openSession(s.port, '127.0.0.2');
     // the count is released for the IP that ended (the reference releases the last accepted IP)
     await closeSession(b);
+    await waitEnded(s, 1);
     await assert.rejects(openSession(s.port, '127.0.0.1'));
     await closeSession(a);
+    await waitEnded(s, 2);
     const c = await openSession(s.port, '127.0.0.1');
     await closeSession(c);
   } finally {
