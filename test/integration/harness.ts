@@ -55,11 +55,11 @@ export interface StartOptions {
 
 /**
  * Event loops a server started by startServer runs (SSLSERVER_WORKERS from the test's environment,
- * else one per core as the server decides): per-loop caches are per loop.
+ * else one per core but one, as the server decides): per-loop caches are per loop.
  */
 export function serverLoops(): number {
   const w = process.env.SSLSERVER_WORKERS;
-  return w !== undefined && w !== '' ? Number(w) : availableParallelism();
+  return w !== undefined && w !== '' ? Number(w) : Math.max(1, availableParallelism() - 1);
 }
 
 /**
