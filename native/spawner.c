@@ -24,6 +24,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -144,6 +145,11 @@ static void child(int *fds, int nfds, char **envp, int errfd) {
     if (dup2(tmp[i], i) < 0) goto fail;
   /* everything else is close-on-exec: the errno pipe still works until the exec */
   if (syscall_close_range_cloexec(nfds) != 0) goto fail;
+  /* the program gets the normal policy back (see run_as_batch) */
+  {
+    struct sched_param normal = { .sched_priority = 0 };
+    (void)sched_setscheduler(0, SCHED_OTHER, &normal);
+  }
   if (set_groups && setgroups(ngroups, groups) != 0) goto fail;
   if (gid != (gid_t)-1 && setresgid(gid, gid, gid) != 0) goto fail;
   if (uid != (uid_t)-1 && setresuid(uid, uid, uid) != 0) goto fail;
@@ -275,6 +281,14 @@ static int serve_one(unsigned char *buf) {
   return 1;
 }
 
+/* SCHED_BATCH: a request wakes us without preempting the network process's event loop that
+ * sent it (CFS does not preempt on a batch task's wake-up); we run when it yields or on another
+ * core. Programs are set back to SCHED_OTHER before exec. Best effort. */
+static void run_as_batch(void) {
+  struct sched_param batch = { .sched_priority = 0 };
+  (void)sched_setscheduler(0, SCHED_BATCH, &batch);
+}
+
 int main(int argc, char **argv) {
   if (argc < 6) {
     fprintf(stderr, "usage: sslserver-spawner UID GID GROUPS FILE ARGV0 [ARG...]\n");
@@ -300,6 +314,7 @@ int main(int argc, char **argv) {
   file = argv[4];
   prog_argv = argv + 5;
   keep_only_setid_caps();
+  run_as_batch();
   signal(SIGPIPE, SIG_IGN);
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGCHLD);

@@ -46,6 +46,12 @@ function childWith(pid: number, needle: string): number {
   throw new Error(`no child of ${pid} runs ${needle}`);
 }
 
+/** The scheduling policy of a process (/proc/PID/stat field 41: 0 SCHED_OTHER, 3 SCHED_BATCH). */
+function schedPolicy(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+}
+
 /** A grandchild of `pid` through any of its `via` children (a program under one of the spawners, one per event loop). */
 function grandchildWith(pid: number, via: string, needle: string): number {
   for (const e of readdirSync('/proc')) {
@@ -142,6 +148,10 @@ describe('privileges (root start)', () => {
       }
       assert.ok(prog !== undefined);
       const fds = readdirSync(`/proc/${prog}/fd`).map(Number).sort((a, b) => a - b);
+      // the spawner runs SCHED_BATCH (3), so that its wake-ups do not preempt the event loop;
+      // the program is back to SCHED_OTHER (0)
+      assert.equal(schedPolicy(spawner), 3);
+      assert.equal(schedPolicy(prog), 0);
       client.end('go\n');
       await closed;
       assert.deepEqual(fds, [0, 1, 2]);
