@@ -48,20 +48,7 @@ export class ProgramSlots implements ProgramSlotPool {
       this._running++;
       return Promise.resolve(true);
     }
-    return new Promise<boolean>((resolve) => {
-      const grant = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        this._running++;
-        resolve(true);
-      };
-      const onAbort = (): void => {
-        const i = this._queue.indexOf(grant);
-        if (i >= 0) this._queue.splice(i, 1);
-        resolve(false);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this._queue.push(grant);
-    });
+    return enterLine(this._queue, signal, () => this._running++);
   }
 
   /** Frees a slot taken by acquire(); the next connection in line gets it. */
@@ -70,4 +57,28 @@ export class ProgramSlots implements ProgramSlotPool {
     const next = this._queue.shift();
     if (next !== undefined) next();
   }
+}
+
+/**
+ * Waits in a line of grant callbacks: the slot's owner calls the first one when a slot frees.
+ * @param line the waiters, in arrival order (the new one is appended)
+ * @param signal aborting it leaves the line (resolves false, nothing taken)
+ * @param onGrant run when this waiter is granted, before it resolves (e.g. count the slot)
+ * @returns true once granted, false when aborted first
+ */
+export function enterLine(line: Array<() => void>, signal: AbortSignal, onGrant: () => void = () => undefined): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const grant = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      onGrant();
+      resolve(true);
+    };
+    const onAbort = (): void => {
+      const i = line.indexOf(grant);
+      if (i >= 0) line.splice(i, 1);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    line.push(grant);
+  });
 }

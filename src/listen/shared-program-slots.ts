@@ -1,5 +1,5 @@
 // -c across event loops: one exact count of running programs in shared memory; each loop queues its own waiters.
-import type { ProgramSlotPool } from './program-slots';
+import { enterLine, type ProgramSlotPool } from './program-slots';
 
 // Int32 words: programs running (all loops), and a generation bumped at every release
 const RUNNING = 0;
@@ -57,20 +57,9 @@ export class SharedProgramSlots implements ProgramSlotPool {
   acquire(signal: AbortSignal): Promise<boolean> {
     if (signal.aborted) return Promise.resolve(false);
     if (this._queue.length === 0 && this._tryTake()) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
-      const grant = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(true);
-      };
-      const onAbort = (): void => {
-        const i = this._queue.indexOf(grant);
-        if (i >= 0) this._queue.splice(i, 1);
-        resolve(false);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this._queue.push(grant);
-      this._drain();
-    });
+    const granted = enterLine(this._queue, signal);
+    this._drain();
+    return granted;
   }
 
   /** Frees a slot taken by acquire(); this loop's line is served first, then the others are woken. */
