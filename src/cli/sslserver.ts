@@ -110,14 +110,17 @@ async function main(): Promise<void> {
   let share: EventLoopShare = { ticketKeys };
   let limitsMemory: SharedArrayBuffer | undefined;
   let slotsMemory: SharedArrayBuffer | undefined;
+  let handshakeIpMemory: SharedArrayBuffer | undefined;
   if (loops > 1) {
     limitsMemory = SharedConnectionLimits.allocate(tableEntriesFor(2 * (handshakeFdBudget() ?? 1 << 15)));
+    handshakeIpMemory = SharedConnectionLimits.allocate(tableEntriesFor(handshakeFdBudget() ?? 1 << 15));
     slotsMemory = SharedProgramSlots.allocate();
     share = {
       ticketKeys,
       loops,
       limits: new SharedConnectionLimits(limitsMemory, config.limit, config.maxConIp),
       programs: new SharedProgramSlots(slotsMemory, config.limit),
+      handshakeIpCounts: new SharedConnectionLimits(handshakeIpMemory, config.limit, 0),
       // the main thread's loop is idle: exit when the others are too
       onIdle: () => void eventLoops?.whenIdle().then(() => process.exit(0)),
     };
@@ -164,6 +167,7 @@ async function main(): Promise<void> {
         ticketKeys,
         limitsMemory: limitsMemory as SharedArrayBuffer,
         slotsMemory: slotsMemory as SharedArrayBuffer,
+        handshakeIpMemory: handshakeIpMemory as SharedArrayBuffer,
         loops,
         bound: bound[i] as BoundSocket,
         ...(spawner === undefined ? {} : { spawner }),

@@ -13,6 +13,15 @@ interface Entry {
   readonly id: number;
   readonly ip: string;
   readonly evict: (cause: EvictionCause) => void;
+  /** Counted in the shared per-IP counts (released with the entry). */
+  readonly counted: boolean;
+}
+
+/** Per-address counts shared by every loop's table (SharedConnectionLimits without a limit). */
+export interface SharedIpCounts {
+  countFor(ip: string): number;
+  tryAcquire(ip: string): boolean;
+  release(ip: string): void;
 }
 
 /**
@@ -35,17 +44,21 @@ export class HandshakeTable {
   /**
    * @param max most connections in the table at once (MAXHANDSHAKES), at least 1
    * @param maxPerIp most from one source IP (MAXHANDSHAKESIP), at least 1
-   * @param loops event loops sharing the bounds: each loop's table holds its share (rounded up);
-   *   connections are spread over the loops by the kernel, so the server-wide bounds hold
-   *   approximately, and `max`/`maxPerIp` stay the configured server-wide values for the log
+   * @param loops event loops sharing the bounds: each loop's table holds its share of `max`
+   *   (rounded up; the kernel spreads connections over the loops, so the server-wide bound holds
+   *   approximately); `max`/`maxPerIp` stay the configured server-wide values for the log
+   * @param ipCounts per-address counts of every loop's table: `maxPerIp` then holds server-wide.
+   *   An address at its bound pushes out its own oldest entry in this loop; a loop holding none
+   *   of its entries admits one, so the bound can be passed by at most loops - 1
    */
   constructor(
     readonly max: number,
     readonly maxPerIp: number,
     loops = 1,
+    private readonly _ipCounts?: SharedIpCounts,
   ) {
     this._cap = Math.max(1, Math.ceil(max / loops));
-    this._capPerIp = Math.max(1, Math.ceil(maxPerIp / loops));
+    this._capPerIp = Math.max(1, _ipCounts === undefined ? Math.ceil(maxPerIp / loops) : maxPerIp);
   }
 
   /** Connections this table holds before pushing out the oldest (its share of `max`). */
@@ -72,13 +85,15 @@ export class HandshakeTable {
    */
   admit(ip: string, evict: (cause: EvictionCause) => void): HandshakeTicket {
     const mine = this._perIp.get(ip);
-    if (mine !== undefined && mine.size >= this._capPerIp) {
+    const count = this._ipCounts === undefined ? (mine?.size ?? 0) : this._ipCounts.countFor(ip);
+    if (mine !== undefined && mine.size > 0 && count >= this._capPerIp) {
       this._evict(mine.values().next().value as number, 'ip');
     } else if (this._all.size >= this._cap) {
       this._evict(this._all.keys().next().value as number, 'table');
     }
     const id = this._nextId++;
-    this._all.set(id, { id, ip, evict });
+    const counted = this._ipCounts?.tryAcquire(ip) ?? false;
+    this._all.set(id, { id, ip, evict, counted });
     let set = this._perIp.get(ip);
     if (set === undefined) this._perIp.set(ip, (set = new Set()));
     set.add(id);
@@ -105,6 +120,7 @@ export class HandshakeTable {
     const e = this._all.get(id);
     if (e === undefined) return undefined;
     this._all.delete(id);
+    if (e.counted) this._ipCounts?.release(e.ip);
     const set = this._perIp.get(e.ip);
     set?.delete(id);
     if (set?.size === 0) this._perIp.delete(e.ip);

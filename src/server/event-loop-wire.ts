@@ -20,6 +20,8 @@ export interface EventLoopData {
   readonly ticketKeys: Buffer;
   readonly limitsMemory: SharedArrayBuffer;
   readonly slotsMemory: SharedArrayBuffer;
+  /** Handshake-table entries per address, all loops (SharedConnectionLimits memory, no limit). */
+  readonly handshakeIpMemory: SharedArrayBuffer;
   readonly loops: number;
   /** This loop's listening socket (SO_REUSEPORT, bound by the main thread). */
   readonly bound: BoundSocket;

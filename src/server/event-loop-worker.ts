@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     const server = new SslServer(data.config, new Log(data.verbosity), baseTls, data.password, loadMaterial, {
       limits: new SharedConnectionLimits(data.limitsMemory, data.config.limit, data.config.maxConIp),
       programs: new SharedProgramSlots(data.slotsMemory, data.config.limit),
+      handshakeIpCounts: new SharedConnectionLimits(data.handshakeIpMemory, data.config.limit, 0),
       loops: data.loops,
       ticketKeys: data.ticketKeys,
       onIdle: () => {

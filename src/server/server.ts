@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import type { Log } from '../log/log';
 import { ConnectionLimits, type ConnectionCounts } from '../listen/limits';
-import { HandshakeTable } from '../listen/handshake-table';
+import { HandshakeTable, type SharedIpCounts } from '../listen/handshake-table';
 import { ProgramSlots, type ProgramSlotPool } from '../listen/program-slots';
 import { handshakeFdBudget } from '../listen/fd-budget';
 import { Listener, type BoundSocket, type ListenerOptions } from '../listen/listener';
@@ -34,8 +34,10 @@ export interface EventLoopShare {
   limits?: ConnectionCounts;
   /** -c slots of all loops (SharedProgramSlots). */
   programs?: ProgramSlotPool;
-  /** Loops serving the port: the handshake table (MAXHANDSHAKES, MAXHANDSHAKESIP) is split among them. */
+  /** Loops serving the port: the handshake table (MAXHANDSHAKES) is split among them. */
   loops?: number;
+  /** Handshake-table entries per address in all loops (MAXHANDSHAKESIP holds server-wide). */
+  handshakeIpCounts?: SharedIpCounts;
   /** Ticket keys of every loop's contexts (ContextOptions.ticketKeys). */
   ticketKeys?: Buffer;
   /** Called once when SIGTERM was handled and the last session of this loop ended (default: exit 0). */
@@ -87,7 +89,7 @@ export class SslServer implements SessionHost {
     const loops = Math.max(1, share.loops ?? 1);
     const maxHandshakes = Math.min(positiveOr(config.baseEnv.get('MAXHANDSHAKES'), DEFAULT_MAX_HANDSHAKES), handshakeFdBudget() ?? Infinity);
     const maxPerIp = positiveOr(config.baseEnv.get('MAXHANDSHAKESIP'), Math.min(DEFAULT_MAX_HANDSHAKES_IP, Math.max(1, Math.floor(maxHandshakes / 4))));
-    this.handshakes = new HandshakeTable(maxHandshakes, maxPerIp, loops);
+    this.handshakes = new HandshakeTable(maxHandshakes, maxPerIp, loops, share.handshakeIpCounts);
     this.lookups = new Lookups({
       lookupRemoteHost: config.lookupRemoteHost,
       paranoid: config.paranoid,

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { join } from 'node:path';
-import { FIXTURES, fdCount, startServer, tlsExchange } from './harness';
+import { FIXTURES, fdCount, serverLoops, startServer, tlsExchange } from './harness';
 
 const HELLO = join(FIXTURES, 'hello.sh');
 
@@ -100,7 +100,9 @@ test('MAXHANDSHAKESIP: one address cannot fill the handshake table, and its own 
   try {
     for (let i = 0; i < 30; i++) idle.push(await openIdle(s.port, '127.0.0.5'));
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(idle.filter((x) => !x.destroyed).length, 8, 'eight silent connections of 127.0.0.5 kept');
+    // with several event loops the server-wide bound can be passed by one entry per other loop
+    const kept = idle.filter((x) => !x.destroyed).length;
+    assert.ok(kept >= 8 && kept <= 8 + serverLoops() - 1, `eight silent connections of 127.0.0.5 kept (${kept}, ${serverLoops()} loops)`);
     const line = await s.waitFor(/ip handshake limit/);
     assert.equal(line, 'sslserver: warning: ip handshake limit of 8 exceeded, dropped oldest from: 127.0.0.5');
     // another address is not affected; the busy address itself still gets a session through
