@@ -121,8 +121,9 @@ async function main(): Promise<void> {
       limits: new SharedConnectionLimits(limitsMemory, config.limit, config.maxConIp),
       programs: new SharedProgramSlots(slotsMemory, config.limit),
       handshakeIpCounts: new SharedConnectionLimits(handshakeIpMemory, config.limit, 0),
-      // the main thread's loop is idle: exit when the others are too
-      onIdle: () => void eventLoops?.whenIdle().then(() => process.exit(0)),
+      // the main thread's loop is idle: exit when the others are too (a SIGTERM before they
+      // started: at once, they have no session yet)
+      onIdle: () => void (eventLoops === undefined ? Promise.resolve() : eventLoops.whenIdle()).then(() => process.exit(0)),
     };
   }
   const server = new SslServer(config, log, baseTls, sep.password, loadMaterial, share);
