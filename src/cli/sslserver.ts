@@ -16,12 +16,11 @@ import { useProgramSpawner } from '../spawn/program';
 import { randomBytes } from 'node:crypto';
 import * as native from '../sys/native';
 import { Listener, type BoundSocket } from '../listen/listener';
-import { SharedConnectionLimits, tableEntriesFor } from '../listen/shared-limits';
-import { SharedProgramSlots } from '../listen/shared-program-slots';
 import { handshakeFdBudget } from '../listen/fd-budget';
 import { EventLoops, eventLoopCount } from '../server/event-loops';
 import type { EventLoopData } from '../server/event-loop-wire';
 import type { EventLoopShare } from '../server/server';
+import { allocateLoopMemory, loopShare, type LoopMemory } from '../server/loop-share';
 import type { TlsMaterial } from '../tls/context';
 
 // Session ticket keys: 16 bytes of name, 16 of HMAC key, 16 of AES key (Node's ticketKeys)
@@ -69,8 +68,9 @@ async function main(): Promise<void> {
   const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
   // several event loops (worker threads) on one port, each with its own SO_REUSEPORT socket
   let loops = 1;
+  const fdBudget = handshakeFdBudget();
   try {
-    loops = native.available() ? eventLoopCount(process.env, undefined, handshakeFdBudget()) : 1;
+    loops = native.available() ? eventLoopCount(process.env, undefined, fdBudget) : 1;
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);
     throw err;
@@ -108,23 +108,12 @@ async function main(): Promise<void> {
 
   let eventLoops: EventLoops | undefined;
   let share: EventLoopShare = { ticketKeys };
-  let limitsMemory: SharedArrayBuffer | undefined;
-  let slotsMemory: SharedArrayBuffer | undefined;
-  let handshakeIpMemory: SharedArrayBuffer | undefined;
+  let memory: LoopMemory | undefined;
   if (loops > 1) {
-    limitsMemory = SharedConnectionLimits.allocate(tableEntriesFor(2 * (handshakeFdBudget() ?? 1 << 15)));
-    handshakeIpMemory = SharedConnectionLimits.allocate(tableEntriesFor(handshakeFdBudget() ?? 1 << 15));
-    slotsMemory = SharedProgramSlots.allocate();
-    share = {
-      ticketKeys,
-      loops,
-      limits: new SharedConnectionLimits(limitsMemory, config.limit, config.maxConIp),
-      programs: new SharedProgramSlots(slotsMemory, config.limit),
-      handshakeIpCounts: new SharedConnectionLimits(handshakeIpMemory, config.limit, 0),
-      // the main thread's loop is idle: exit when the others are too (a SIGTERM before they
-      // started: at once, they have no session yet)
-      onIdle: () => void (eventLoops === undefined ? Promise.resolve() : eventLoops.whenIdle()).then(() => process.exit(0)),
-    };
+    memory = allocateLoopMemory(fdBudget);
+    // the main thread's loop is idle: exit when the others are too (a SIGTERM before they
+    // started: at once, they have no session yet)
+    share = loopShare(memory, config, loops, ticketKeys, () => void (eventLoops === undefined ? Promise.resolve() : eventLoops.whenIdle()).then(() => process.exit(0)));
   }
   const server = new SslServer(config, log, baseTls, sep.password, loadMaterial, share);
   process.on('SIGTERM', () => {
@@ -166,9 +155,7 @@ async function main(): Promise<void> {
         ...(sep.password === undefined ? {} : { password: sep.password }),
         viaKeyHelper: loadMaterial !== undefined,
         ticketKeys,
-        limitsMemory: limitsMemory as SharedArrayBuffer,
-        slotsMemory: slotsMemory as SharedArrayBuffer,
-        handshakeIpMemory: handshakeIpMemory as SharedArrayBuffer,
+        memory: memory as LoopMemory,
         loops,
         bound: bound[i] as BoundSocket,
         ...(spawner === undefined ? {} : { spawner }),

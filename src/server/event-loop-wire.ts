@@ -5,6 +5,7 @@ import type { SpawnerChannel } from '../priv/spawner-client';
 import type { TlsMaterial } from '../tls/context';
 import type { TlsSettings } from '../tls/settings';
 import type { Verbosity } from '../log/log';
+import type { LoopMemory } from './loop-share';
 
 /** Everything a worker loop starts from (structured-cloned into the thread). */
 export interface EventLoopData {
@@ -18,10 +19,8 @@ export interface EventLoopData {
   /** Per-rule TLS files come through the main thread's key helper (LoopRequest 'load'). */
   readonly viaKeyHelper: boolean;
   readonly ticketKeys: Buffer;
-  readonly limitsMemory: SharedArrayBuffer;
-  readonly slotsMemory: SharedArrayBuffer;
-  /** Handshake-table entries per address, all loops (SharedConnectionLimits memory, no limit). */
-  readonly handshakeIpMemory: SharedArrayBuffer;
+  /** The shared -c, MAXCONIP and MAXHANDSHAKESIP counts (allocateLoopMemory). */
+  readonly memory: LoopMemory;
   readonly loops: number;
   /** This loop's listening socket (SO_REUSEPORT, bound by the main thread). */
   readonly bound: BoundSocket;

@@ -2,8 +2,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConfigError } from '../errors';
 import { Log } from '../log/log';
-import { SharedConnectionLimits } from '../listen/shared-limits';
-import { SharedProgramSlots } from '../listen/shared-program-slots';
 import { SpawnerClient } from '../priv/spawner-client';
 import { useProgramSpawner } from '../spawn/program';
 import * as native from '../sys/native';
@@ -11,6 +9,7 @@ import { contextOptionsFromEnv, createServerContext, type TlsMaterial } from '..
 import type { TlsSettings } from '../tls/settings';
 import type { EventLoopData, LoopOrder, LoopReport } from './event-loop-wire';
 import { SslServer } from './server';
+import { loopShare } from './loop-share';
 
 async function main(): Promise<void> {
   const port = parentPort;
@@ -33,17 +32,11 @@ async function main(): Promise<void> {
       : undefined;
     const contextOptions = { ...contextOptionsFromEnv(data.config.baseEnv), ticketKeys: data.ticketKeys };
     const baseTls = createServerContext(data.material, data.settings, contextOptions);
-    const server = new SslServer(data.config, new Log(data.verbosity), baseTls, data.password, loadMaterial, {
-      limits: new SharedConnectionLimits(data.limitsMemory, data.config.limit, data.config.maxConIp),
-      programs: new SharedProgramSlots(data.slotsMemory, data.config.limit),
-      handshakeIpCounts: new SharedConnectionLimits(data.handshakeIpMemory, data.config.limit, 0),
-      loops: data.loops,
-      ticketKeys: data.ticketKeys,
-      onIdle: () => {
-        report({ kind: 'idle' });
-        port.close();
-      },
-    });
+    const onIdle = (): void => {
+      report({ kind: 'idle' });
+      port.close();
+    };
+    const server = new SslServer(data.config, new Log(data.verbosity), baseTls, data.password, loadMaterial, loopShare(data.memory, data.config, data.loops, data.ticketKeys, onIdle));
     port.on('message', (order: LoopOrder) => {
       if (order.kind === 'terminate') server.terminate();
       else if (order.kind === 'loaded' || order.kind === 'load-failed') {

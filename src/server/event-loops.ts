@@ -75,6 +75,8 @@ export class EventLoops {
       workers.push(worker);
       let started = false;
       let isIdle = false;
+      let becameIdle: () => void = () => undefined;
+      idle.push(new Promise<void>((resolve) => (becameIdle = resolve)));
       ready.push(
         new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('event loop did not start')), LOOP_START_TIMEOUT_MS);
@@ -88,6 +90,9 @@ export class EventLoops {
               reject(new Error(r.message));
             } else if (r.kind === 'load') {
               serveLoad(worker, r.id, r.settings, opts.loadMaterial);
+            } else if (r.kind === 'idle') {
+              isIdle = true;
+              becameIdle();
             }
           });
           worker.on('error', (err) => {
@@ -99,15 +104,6 @@ export class EventLoops {
             clearTimeout(timer);
             if (!started) reject(new Error('event loop exited'));
             else if (!isIdle) opts.onFatal('event loop exited');
-          });
-        }),
-      );
-      idle.push(
-        new Promise<void>((resolve) => {
-          worker.on('message', (r: LoopReport) => {
-            if (r.kind !== 'idle') return;
-            isIdle = true;
-            resolve();
           });
         }),
       );

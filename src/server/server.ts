@@ -102,24 +102,22 @@ export class SslServer implements SessionHost {
 
   /** Binds and starts accepting. @throws SysError from bind/listen */
   async listen(opts: ListenerOptions): Promise<Listener> {
-    this._listener = await Listener.open(
-      opts,
-      (socket: net.Socket) => handleConnection(this, socket),
-      (err) => {
-        // out of fds: drop the oldest stalled handshake so that the next accept has one
-        if (err.code === 'EMFILE' || err.code === 'ENFILE') this.handshakes.evictOldest();
-      },
-    );
+    this._listener = await Listener.open(opts, this._onConnection, this._onAcceptError);
     return this._listener;
   }
 
   /** Starts accepting on a socket bound by the main thread (Listener.bind; SO_REUSEPORT). */
   async adopt(bound: BoundSocket): Promise<Listener> {
-    this._listener = await Listener.adopt(bound, (socket: net.Socket) => handleConnection(this, socket), (err) => {
-      if (err.code === 'EMFILE' || err.code === 'ENFILE') this.handshakes.evictOldest();
-    });
+    this._listener = await Listener.adopt(bound, this._onConnection, this._onAcceptError);
     return this._listener;
   }
+
+  private readonly _onConnection = (socket: net.Socket): void => handleConnection(this, socket);
+
+  private readonly _onAcceptError = (err: NodeJS.ErrnoException): void => {
+    // out of fds: drop the oldest stalled handshake so that the next accept has one
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') this.handshakes.evictOldest();
+  };
 
   /**
    * SessionHost: the TLS set-up for a connection whose rule set `ruleEnv`; concurrent
