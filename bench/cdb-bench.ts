@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CdbReader, cdbReaderFor } from '../src/rules/cdb-read';
 import { CdbWriter } from '../src/rules/cdb-write';
+import { prng } from '../test/fixtures/prng';
 
 /** Untimed lookups before each case, so the page cache and the JIT are warm. */
 const WARMUP_LOOKUPS = 20_000;
@@ -16,17 +17,6 @@ const LATENCY_LOOKUPS = 50_000;
 const KEY_POOL = 10_000;
 const TARGET_US = 20;
 
-/** Deterministic PRNG (mulberry32), so runs are comparable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** The i-th tcprules-like key: an IPv4 address, an =host name, or an IPv4 CIDR key. */
 function ruleKey(i: number): string {

@@ -140,14 +140,19 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return fd_pair(env, fds);
 }
 
-/* socketpair() -> [a, b]: AF_UNIX stream, close-on-exec (the UCSPI-TLS control socket). */
-static napi_value js_socketpair(napi_env env, napi_callback_info info) {
+/* socketpair(AF_UNIX, type) -> [a, b], close-on-exec (see sslserver.h). */
+napi_value unix_pair(napi_env env, int type) {
   int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0) {
     throw_errno(env, errno, "socketpair", NULL);
     return NULL;
   }
   return fd_pair(env, fds);
+}
+
+/* socketpair() -> [a, b]: AF_UNIX stream, close-on-exec (the UCSPI-TLS control socket). */
+static napi_value js_socketpair(napi_env env, napi_callback_info info) {
+  return unix_pair(env, SOCK_STREAM);
 }
 
 static int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd) {

@@ -12,12 +12,7 @@
 
 /* seqpacketPair() -> [a, b]: AF_UNIX SOCK_SEQPACKET, close-on-exec; a is non-blocking (ours). */
 static napi_value js_seqpacket_pair(napi_env env, napi_callback_info info) {
-  int fds[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
-    throw_errno(env, errno, "socketpair", NULL);
-    return NULL;
-  }
-  return fd_pair(env, fds);
+  return unix_pair(env, SOCK_SEQPACKET);
 }
 
 /* sendFds(fd, data, fds): one sendmsg with the fds as SCM_RIGHTS; never blocks (EAGAIN). */

@@ -10,6 +10,8 @@
 /* Throws an Error shaped like Node's errno errors: code = errno name, errno, syscall, path. */
 void throw_errno(napi_env env, int err, const char *syscall, const char *path);
 napi_value fd_pair(napi_env env, const int fds[2]);
+/* socketpair(AF_UNIX, type | SOCK_CLOEXEC) -> [a, b], or throws. */
+napi_value unix_pair(napi_env env, int type);
 /* Throws a TypeError with code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE. */
 void throw_arg(napi_env env, const char *code, const char *message);
 

@@ -17,6 +17,7 @@ import { CdbFormatError, SysError } from '../errors';
 import { cdbHash } from './cdb-hash';
 import { CdbReader, cdbReaderFor } from './cdb-read';
 import { CdbWriter } from './cdb-write';
+import { prng } from '../../test/fixtures/prng';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdb-read-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,17 +43,6 @@ function withReader<T>(path: string, fn: (db: CdbReader) => T): T {
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-/** mulberry32: a small seeded PRNG so every fuzz failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function randomBytes(rand: () => number, length: number): Buffer {
   const out = Buffer.alloc(length);

@@ -7,21 +7,11 @@ import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { FIXTURES, SSLSERVER, fdCount, programsOf, spawnerFdCount, startServer, testCerts, tlsExchange } from './harness';
+import { prng } from '../fixtures/prng';
 
 const HOLD = join(FIXTURES, 'hold.sh');
 const HELLO = join(FIXTURES, 'hello.sh');
 
-/** A small deterministic PRNG (mulberry32), so a failing run can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
