@@ -8,10 +8,12 @@
         "native/spawn.c",
         "native/reap.c",
         "native/socket.c",
-        "native/privsep.c"
+        "native/privsep.c",
+        "native/tls.cc"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "cflags_c": ["-std=gnu11"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]

@@ -1,6 +1,7 @@
 // The one loader of the sslserver_native addon (native/*.c): its whole surface, typed.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { SecureContext } from 'node:tls';
 import { SysError, errCode } from '../errors';
 
 /** What `listenTcp` binds. */
@@ -87,6 +88,7 @@ export interface NativeAddon {
   sendFds(fd: number, data: Buffer, fds: readonly number[]): void;
   dropPrivilegeLimits(): void;
   setNonDumpable(): void;
+  renewTicketsOnResume(ctx: unknown): boolean;
 }
 
 const ADDON_FILE = 'sslserver_native.node';
@@ -308,6 +310,19 @@ export function dropPrivilegeLimits(): void {
 export function setNonDumpable(): void {
   const addon = loadNative();
   sys(() => addon.setNonDumpable());
+}
+
+/**
+ * Makes a server context send a new TLS 1.3 session ticket after every resumed handshake
+ * (native/tls.c says why: Node never does, and clients use a TLS 1.3 ticket once).
+ * @param secureContext a context from tls.createSecureContext
+ * @returns false, changing nothing, when the addon is not built or this Node has no SSL_CTX
+ *   handle on its SecureContext (`context._external`)
+ */
+export function renewTicketsOnResume(secureContext: SecureContext): boolean {
+  const ctx = (secureContext as { context?: { _external?: unknown } }).context?._external;
+  if (ctx === undefined || !available()) return false;
+  return loadNative().renewTicketsOnResume(ctx);
 }
 
 /**

@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { ConfigError, errCode } from '../errors';
+import { renewTicketsOnResume } from '../sys/native';
 import { DER_TAG, derChildren, expectTag, readDer } from './der';
 import type { TlsSettings, ClientCertMode } from './settings';
 import { parseCertificate } from './x509-fields';
@@ -249,6 +250,9 @@ export function createServerContext(material: TlsMaterial, settings: TlsSettings
     }
     throw new ConfigError('unable to set DH parameters', { cause: err });
   }
+  // A new TLS 1.3 ticket after each resumption, so clients that use a ticket once resume every
+  // time, not every other time (native/tls.c); without the addon, Node's behaviour.
+  renewTicketsOnResume(secureContext);
   return {
     secureContext,
     requestCert,
