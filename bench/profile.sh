@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Where our sslserver's CPU goes under load. Usage: bash bench/profile.sh [rate|bulk] [outfile]
-#   rate (default): full handshakes at CONC (16) in flight for DURATION (5) s with CERT (rsa2048)
+#   rate (default): full handshakes at CONC (16) in flight for DURATION (5) s with CERT (rsa2048;
+#     rsa2048+resume for resumed handshakes, --cpu-prof part only)
 #     1. perf over the server's whole process tree (../shared/bench/bench.py profile; the server
 #        runs with --perf-basic-prof so JIT frames have names): shares by process and library,
 #        top symbols;
@@ -29,7 +30,9 @@ summary() {
   echo "profile: $what, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), server $server_js"
   if [ "$what" = rate ]; then
     echo "load: cert $cert, $conc in flight, $duration s"
-    if command -v perf >/dev/null; then
+    if [[ $cert == *+* ]]; then
+      echo "perf: bench.py profile takes no +resume; --cpu-prof only"
+    elif command -v perf >/dev/null; then
       python3 "$shared/bench.py" profile --server "ours=node --perf-basic-prof $server_js $args" --cert "$cert" \
         --conc "$conc" --duration "$duration" --out "$work/perf.jsonl" >/dev/null
       python3 - "$work/perf.jsonl" <<'EOF'
