@@ -35,6 +35,14 @@ describe('Lookups.identify()', () => {
     assert.equal(server.queries.filter((q) => q.name === '1.0.0.127.in-addr.arpa').length - before, 1);
   });
 
+  it('offline(): the same result as identify() only when -l NAME, -H and -R leave nothing to look up', async () => {
+    const none = make({ localName: 'given', lookupRemoteHost: false });
+    assert.deepEqual(none.offline(), await none.identify(req('127.0.0.3')));
+    assert.equal(make({ lookupRemoteHost: false }).offline(), undefined);
+    assert.equal(make({ localName: 'given' }).offline(), undefined);
+    assert.equal(make({ localName: 'given', lookupRemoteHost: false, lookupRemoteInfo: true }).offline(), undefined);
+  });
+
   it('-l and -H: no DNS at all', async () => {
     const n = server.queries.length;
     assert.deepEqual(await make({ localName: 'given', lookupRemoteHost: false }).identify(req('127.0.0.3')), { localHost: 'given', paranoidRejected: false });

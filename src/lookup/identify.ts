@@ -69,6 +69,16 @@ export class Lookups {
   constructor(private readonly _opts: LookupOptions) {}
 
   /**
+   * The names of every connection when none needs the network (-l NAME with -H and -R): the
+   * caller then has nothing to wait for or to cut short.
+   * @returns the result identify() would give, or undefined when there is a lookup to do
+   */
+  offline(): LookupResult | undefined {
+    if (this._opts.localName === undefined || this._opts.lookupRemoteHost || this._opts.lookupRemoteInfo) return undefined;
+    return { paranoidRejected: false, localHost: this._opts.localName };
+  }
+
+  /**
    * Looks up the names of one connection; never throws (a failed lookup leaves a field unset).
    * @param req the connection's addresses
    * @param signal aborts the lookups (connection gone): the result comes at once, empty

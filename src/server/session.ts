@@ -18,7 +18,7 @@ import { EXIT_GRACE_MS, stopProgram } from '../spawn/stop';
 import * as native from '../sys/native';
 import type { ServerConfig } from './config';
 import { verifyClientCertificate } from './client-cert';
-import type { Lookups } from '../lookup/identify';
+import type { LookupResult, Lookups } from '../lookup/identify';
 
 // Exit codes the reference's per-connection process ends with; logged as raw wait status.
 export const STATUS_DENY = EXIT_PERMANENT << 8; // 25600
@@ -163,14 +163,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
 
     // -l / PTR of the local address, -h PTR (+ -p), -r IDENT: each bounded, none throws; the
     // phase's end (client gone, -T, eviction) cuts them short
-    // (a reason string: abort() without one builds a DOMException with a stack, per connection)
-    const gone = new AbortController();
-    const onGone = (): void => gone.abort('gone');
-    socket.once('close', onGone);
-    phase.signal.addEventListener('abort', onGone, { once: true });
-    const ids = await host.lookups.identify({ remoteIp: info.remoteIp, remotePort: info.remotePort, localIp: info.localIp, localPort: info.localPort, ipv6: info.ipv6 }, gone.signal);
-    socket.off('close', onGone);
-    phase.signal.removeEventListener('abort', onGone);
+    const ids = host.lookups.offline() ?? (await lookUp(host, socket, info, phase.signal));
     if (phase.signal.aborted) return droppedEarly();
     if (socket.destroyed) return { pid: serverPid, status: STATUS_FAILED };
     if (ids.localHost !== undefined) info.localHost = ids.localHost;
@@ -332,6 +325,21 @@ async function afterHandshake(
   // after a grace period when the session ended normally (see EXIT_GRACE_MS)
   const status = await stopProgram(prog.child, end.kind === 'done' ? EXIT_GRACE_MS : 0);
   return { pid, status };
+}
+
+/** The connection's lookups, cut short when the client leaves or the phase ends. */
+async function lookUp(host: SessionHost, socket: net.Socket, info: ConnectionInfo, phase: AbortSignal): Promise<LookupResult> {
+  // (a reason string: abort() without one builds a DOMException with a stack, per connection)
+  const gone = new AbortController();
+  const onGone = (): void => gone.abort('gone');
+  socket.once('close', onGone);
+  phase.addEventListener('abort', onGone, { once: true });
+  try {
+    return await host.lookups.identify({ remoteIp: info.remoteIp, remotePort: info.remotePort, localIp: info.localIp, localPort: info.localPort, ipv6: info.ipv6 }, gone.signal);
+  } finally {
+    socket.off('close', onGone);
+    phase.removeEventListener('abort', onGone);
+  }
 }
 
 /**
