@@ -8,6 +8,8 @@ export interface ProgramSlotPool {
   readonly running: number;
   /** Connections of this loop waiting for a slot. */
   readonly waiting: number;
+  /** Takes a slot when one is free and nobody waits, without waiting. @returns whether it took one */
+  tryAcquire(): boolean;
   /** Takes a slot, waiting in line while all are busy. @returns false when `signal` aborted first */
   acquire(signal: AbortSignal): Promise<boolean>;
   /** Frees a slot taken by acquire(). */
@@ -44,11 +46,15 @@ export class ProgramSlots implements ProgramSlotPool {
    */
   acquire(signal: AbortSignal): Promise<boolean> {
     if (signal.aborted) return Promise.resolve(false);
-    if (this._running < this.limit && this._queue.length === 0) {
-      this._running++;
-      return Promise.resolve(true);
-    }
+    if (this.tryAcquire()) return Promise.resolve(true);
     return enterLine(this._queue, signal, () => this._running++);
+  }
+
+  /** Takes a free slot when nobody is in line; never waits. @returns whether it took one */
+  tryAcquire(): boolean {
+    if (this._running >= this.limit || this._queue.length > 0) return false;
+    this._running++;
+    return true;
   }
 
   /** Frees a slot taken by acquire(); the next connection in line gets it. */

@@ -56,10 +56,15 @@ export class SharedProgramSlots implements ProgramSlotPool {
    */
   acquire(signal: AbortSignal): Promise<boolean> {
     if (signal.aborted) return Promise.resolve(false);
-    if (this._queue.length === 0 && this._tryTake()) return Promise.resolve(true);
+    if (this.tryAcquire()) return Promise.resolve(true);
     const granted = enterLine(this._queue, signal);
     this._drain();
     return granted;
+  }
+
+  /** Takes a free slot when nobody in this loop is in line; never waits. @returns whether it took one */
+  tryAcquire(): boolean {
+    return this._queue.length === 0 && this._tryTake();
   }
 
   /** Frees a slot taken by acquire(); this loop's line is served first, then the others are woken. */

@@ -159,6 +159,13 @@ export class SslServer implements SessionHost {
     return ok;
   }
 
+  /** SessionHost: a free program slot, taken without waiting, when nobody is in line. */
+  tryAcquireProgram(): boolean {
+    if (!this.programs.tryAcquire()) return false;
+    this.log.logStatus(this.programs.running, this.programs.limit, this.limits.maxConIp);
+    return true;
+  }
+
   /** SessionHost: a program ended; its slot goes to the next connection in line. */
   releaseProgram(): void {
     this.programs.release();

@@ -42,11 +42,16 @@ export interface SessionHost {
    * @returns false (nothing taken) when `signal` aborted first
    */
   acquireProgram(signal: AbortSignal): Promise<boolean>;
+  /** A free program slot taken at once when nobody is in line (status line logged), else false. */
+  tryAcquireProgram(): boolean;
   /** Frees a slot taken by acquireProgram (after the `ended by` line). */
   releaseProgram(): void;
   /** Called after a connection was released. */
   sessionEnded(): void;
 }
+
+/** An 'error' listener that only keeps an error from being thrown (each caller says why). */
+function ignoreError(): void {}
 
 /** How a session ended: the pid for the `ended by` line and the raw wait status. */
 export interface SessionEnd {
@@ -88,6 +93,7 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
   if (remote.ipv6 && /^fe[89ab]/i.test(remote.ip) && zone !== undefined) info.interfaceName = zone;
   const slot = { held: false };
   serve(host, socket, info, slot)
+    .then((end) => (typeof end === 'function' ? end() : end))
     .catch((err: unknown): SessionEnd => {
       // a bug, not a client's doing: keep serving others
       log.logFailure('fatal', EXIT_TEMPORARY, `internal error; please report: ${safeText(String(err), { space: true })}`);
@@ -106,7 +112,14 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
 /** Why a connection was dropped before its program. */
 type EarlyDrop = 'deadline' | 'gone' | `evicted-${EvictionCause}`;
 
-async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo, slot: { held: boolean }): Promise<SessionEnd> {
+/**
+ * What serve() leaves to run once the connection is past its early phase: bound to its
+ * arguments, not a closure, so that serve's scope (the phase's controller, deadline timer and
+ * handlers) is garbage once serve returns instead of living as long as the session.
+ */
+type SessionRest = () => Promise<SessionEnd>;
+
+async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo, slot: { held: boolean }): Promise<SessionEnd | SessionRest> {
   const { config, log, serverPid } = host;
   const dropped = (status: number): SessionEnd => {
     socket.destroy();
@@ -212,7 +225,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       endPhase();
       if (!(await host.acquireProgram(new AbortController().signal))) return dropped(STATUS_FAILED);
       slot.held = true;
-      return await runDelayedTls({ host, socket, info, env: programEnv(config, ruleEnv, info), tlsConfig, certHostName: ids.paranoidRejected ? info.remoteIp : info.remoteHost });
+      return runDelayedTls.bind(undefined, { host, socket, info, env: programEnv(config, ruleEnv, info), tlsConfig, certHostName: ids.paranoidRejected ? info.remoteIp : info.remoteHost });
     }
 
     // the early-EOF watch stops here: what it buffered (at most a high-water mark) is handed to
@@ -225,9 +238,9 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       rejectUnauthorized: false,
     });
     tlsSocket = wrapped;
-    wrapped.on('error', () => {
-      // reported through the handshake or the relay
-    });
+    // reported through the handshake or the relay; a module-level function, as a closure here
+    // would keep serve's scope alive as long as the socket
+    wrapped.on('error', ignoreError);
     const hs = await handshake(wrapped, Math.max(1, deadlineAt - Date.now()));
     if (phase.signal.aborted) return droppedEarly();
     if (hs !== undefined) {
@@ -236,7 +249,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       return { pid: serverPid, status: STATUS_FAILED };
     }
     endPhase();
-    return await afterHandshake(host, wrapped, tlsConfig, info, ruleEnv, ids.paranoidRejected, slot);
+    return afterHandshake.bind(undefined, host, wrapped, tlsConfig, info, ruleEnv, ids.paranoidRejected, slot);
   } finally {
     endPhase();
   }
@@ -281,13 +294,8 @@ async function afterHandshake(
     protocolCipher = `${env.get('SSL_PROTOCOL') ?? ''}:${env.get('SSL_CIPHER') ?? ''}`;
   }
 
-  // -c: wait for a program slot in line; a client that leaves meanwhile gives up its place.
-  // What it sends while it waits stays in TLSSocket's buffer (bounded by its high-water mark).
-  const left = new AbortController();
-  const onLeft = (): void => left.abort('left');
-  tlsSocket.once('close', onLeft);
-  const got = await host.acquireProgram(left.signal);
-  tlsSocket.off('close', onLeft);
+  // -c: a free slot at once, else wait in line (a client that leaves meanwhile gives up its place)
+  const got = host.tryAcquireProgram() || (await waitForProgramSlot(host, tlsSocket));
   if (!got || tlsSocket.destroyed) {
     tlsSocket.destroy();
     if (got) slot.held = true;
@@ -325,6 +333,21 @@ async function afterHandshake(
   // after a grace period when the session ended normally (see EXIT_GRACE_MS)
   const status = await stopProgram(prog.child, end.kind === 'done' ? EXIT_GRACE_MS : 0);
   return { pid, status };
+}
+
+/**
+ * Waits in line for a program slot (-c) until the client leaves. What it sends meanwhile stays in
+ * TLSSocket's buffer (bounded by its high-water mark).
+ */
+async function waitForProgramSlot(host: SessionHost, tlsSocket: tls.TLSSocket): Promise<boolean> {
+  const left = new AbortController();
+  const onLeft = (): void => left.abort('left');
+  tlsSocket.once('close', onLeft);
+  try {
+    return await host.acquireProgram(left.signal);
+  } finally {
+    tlsSocket.off('close', onLeft);
+  }
 }
 
 /** The connection's lookups, cut short when the client leaves or the phase ends. */
