@@ -314,7 +314,7 @@ export function setNonDumpable(): void {
 
 /**
  * Makes a server context send a new TLS 1.3 session ticket after every resumed handshake
- * (native/tls.c says why: Node never does, and clients use a TLS 1.3 ticket once).
+ * (native/tls.cc says why: Node never does, and clients use a TLS 1.3 ticket once).
  * @param secureContext a context from tls.createSecureContext
  * @returns false, changing nothing, when the addon is not built or this Node has no SSL_CTX
  *   handle on its SecureContext (`context._external`)

@@ -251,7 +251,7 @@ export function createServerContext(material: TlsMaterial, settings: TlsSettings
     throw new ConfigError('unable to set DH parameters', { cause: err });
   }
   // A new TLS 1.3 ticket after each resumption, so clients that use a ticket once resume every
-  // time, not every other time (native/tls.c); without the addon, Node's behaviour.
+  // time, not every other time (native/tls.cc); without the addon, Node's behaviour.
   renewTicketsOnResume(secureContext);
   return {
     secureContext,
