@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# openssl: certificates and s_client; swaks: SMTP client; ucspi-tcp-ipv6 and tinycdb: the
-# oracles for tcprules and cdb; testssl.sh: the TLS scan; build-essential: the addon;
+# openssl: certificates and s_client; swaks: SMTP client, with the Perl modules it only
+# recommends for --tls (libnet-ssleay-perl) and ::1 (libio-socket-inet6-perl); ucspi-tcp-ipv6
+# and tinycdb: the oracles for tcprules and cdb; testssl.sh: the TLS scan; build-essential: the addon;
 # iproute2/procps: namespaces and process checks in tests; stunnel4/socat: bench peers.
-PKGS=(openssl swaks ucspi-tcp-ipv6 tinycdb testssl.sh build-essential python3 iproute2 procps stunnel4 socat libssl-dev)
+PKGS=(openssl swaks libnet-ssleay-perl libio-socket-inet6-perl ucspi-tcp-ipv6 tinycdb testssl.sh build-essential python3 iproute2 procps stunnel4 socat libssl-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
