@@ -93,7 +93,7 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
   if (remote.ipv6 && /^fe[89ab]/i.test(remote.ip) && zone !== undefined) info.interfaceName = zone;
   const slot = { held: false };
   serve(host, socket, info, slot)
-    .then((end) => (typeof end === 'function' ? end() : end))
+    .then(nextStep)
     .catch((err: unknown): SessionEnd => {
       // a bug, not a client's doing: keep serving others
       log.logFailure('fatal', EXIT_TEMPORARY, `internal error; please report: ${safeText(String(err), { space: true })}`);
@@ -113,11 +113,18 @@ export function handleConnection(host: SessionHost, socket: net.Socket): void {
 type EarlyDrop = 'deadline' | 'gone' | `evicted-${EvictionCause}`;
 
 /**
- * What serve() leaves to run once the connection is past its early phase: bound to its
- * arguments, not a closure, so that serve's scope (the phase's controller, deadline timer and
- * handlers) is garbage once serve returns instead of living as long as the session.
+ * What a session step leaves to run next: bound to its arguments, not a closure. An async
+ * function keeps its whole frame (arguments and every local, live or not) until it returns, so a
+ * session that outlives a step must not wait inside it: serve's frame (the phase's controller,
+ * deadline timer and handlers) and afterHandshake's (the rule's and the program's environment
+ * maps) are garbage once they hand over the rest, instead of living as long as the session.
  */
-type SessionRest = () => Promise<SessionEnd>;
+type SessionRest = () => Promise<SessionEnd | SessionRest>;
+
+/** Runs the steps a session hands back until one ends it (module-level: captures nothing). */
+function nextStep(end: SessionEnd | SessionRest): SessionEnd | Promise<SessionEnd> {
+  return typeof end === 'function' ? end().then(nextStep) : end;
+}
 
 async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo, slot: { held: boolean }): Promise<SessionEnd | SessionRest> {
   const { config, log, serverPid } = host;
@@ -255,7 +262,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
   }
 }
 
-/** Client-certificate policy, TLS environment, a program slot, the program and its relay. */
+/** Client-certificate policy, TLS environment, a program slot and the program; hands over its relay. */
 async function afterHandshake(
   host: SessionHost,
   tlsSocket: tls.TLSSocket,
@@ -264,7 +271,7 @@ async function afterHandshake(
   ruleEnv: ReadonlyMap<string, string>,
   paranoidRejected: boolean,
   slot: { held: boolean },
-): Promise<SessionEnd> {
+): Promise<SessionEnd | SessionRest> {
   const { config, log, serverPid } = host;
   // the effective policy: CCAFILE=- (global or from a rule) turns -m/-z off
   if (tlsConfig.clientCert !== 'none') {
@@ -323,11 +330,17 @@ async function afterHandshake(
     if (tlsConfig.clientCert !== 'none') log.logClientCertOk(info.remoteIp, pid);
     log.logTlsAccept(pid, protocolCipher);
   }
+  return runProgram.bind(undefined, host, tlsSocket, info.remoteIp, prog);
+}
 
+/** The relay between client and program, then the program's end (SIGTERM if it outlives the session). */
+async function runProgram(host: SessionHost, tlsSocket: tls.TLSSocket, remoteIp: string, prog: RunningProgram): Promise<SessionEnd> {
+  const { config, log } = host;
+  const pid = prog.child.pid;
   const end = await relay(tlsSocket, prog.stdin, prog.stdout, { idleTimeoutMs: config.idleTimeoutMs, banner: config.banner });
   if (end.kind !== 'done') {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
-    log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);
+    log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${remoteIp} for pid: ${pid} ${reason}`);
   }
   // as ucspi-ssl, a program still running when its session is over gets SIGTERM; but only
   // after a grace period when the session ended normally (see EXIT_GRACE_MS)
