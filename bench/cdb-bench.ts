@@ -17,7 +17,6 @@ const LATENCY_LOOKUPS = 50_000;
 const KEY_POOL = 10_000;
 const TARGET_US = 20;
 
-
 /** The i-th tcprules-like key: an IPv4 address, an =host name, or an IPv4 CIDR key. */
 function ruleKey(i: number): string {
   switch (i % 3) {

@@ -43,7 +43,6 @@ function withReader<T>(path: string, fn: (db: CdbReader) => T): T {
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-
 function randomBytes(rand: () => number, length: number): Buffer {
   const out = Buffer.alloc(length);
   for (let i = 0; i < length; i++) out[i] = Math.floor(rand() * 256);

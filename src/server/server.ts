@@ -155,21 +155,26 @@ export class SslServer implements SessionHost {
     this._pauseOrResume();
     const ok = await got;
     this._pauseOrResume();
-    if (ok) this.log.logStatus(this.programs.running, this.programs.limit, this.limits.maxConIp);
+    if (ok) this._logStatus();
     return ok;
   }
 
   /** SessionHost: a free program slot, taken without waiting, when nobody is in line. */
   tryAcquireProgram(): boolean {
     if (!this.programs.tryAcquire()) return false;
-    this.log.logStatus(this.programs.running, this.programs.limit, this.limits.maxConIp);
+    this._logStatus();
     return true;
+  }
+
+  /** The `status: N/LIMIT` line after a program slot was taken or freed. */
+  private _logStatus(): void {
+    this.log.logStatus(this.programs.running, this.programs.limit, this.limits.maxConIp);
   }
 
   /** SessionHost: a program ended; its slot goes to the next connection in line. */
   releaseProgram(): void {
     this.programs.release();
-    this.log.logStatus(this.programs.running, this.programs.limit, this.limits.maxConIp);
+    this._logStatus();
     this._pauseOrResume();
   }
 

@@ -12,7 +12,6 @@ import { prng } from '../fixtures/prng';
 const HOLD = join(FIXTURES, 'hold.sh');
 const HELLO = join(FIXTURES, 'hello.sh');
 
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The kernel's view of a process: resident memory (kB) and CPU time (clock ticks). */
