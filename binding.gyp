@@ -9,6 +9,7 @@
         "native/reap.c",
         "native/socket.c",
         "native/privsep.c",
+        "native/pipeio.c",
         "native/tls.cc"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

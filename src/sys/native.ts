@@ -89,7 +89,20 @@ export interface NativeAddon {
   dropPrivilegeLimits(): void;
   setNonDumpable(): void;
   renewTicketsOnResume(ctx: unknown): boolean;
+  pipeOnEvent(callback: (fd: number, event: PipeEvent) => void): void;
+  pipeOpen(fd: number): void;
+  pipeWatch(fd: number, events: number): void;
+  pipeWritev(fd: number, buffers: readonly Buffer[]): number;
+  pipeClose(fd: number): void;
 }
+
+/** `pipeWatch` events: readable, writable (or 0: nothing). */
+export const PIPE_READ = 1;
+export const PIPE_WRITE = 2;
+/** What a watched pipe fd reports: bytes read, PIPE_EOF, PIPE_WRITABLE, or -errno. */
+export type PipeEvent = Buffer | number;
+export const PIPE_EOF = 0;
+export const PIPE_WRITABLE = 1;
 
 const ADDON_FILE = 'sslserver_native.node';
 const SPAWNER_FILE = 'sslserver-spawner';
@@ -98,6 +111,7 @@ const PACKAGE_NAME = 'ucspi-ssl-ts';
 let loaded: NativeAddon | undefined;
 let loadError: Error | undefined;
 const pendingExits = new Map<number, (status: number) => void>();
+const pipeHandlers = new Map<number, (event: PipeEvent) => void>();
 
 /** The package root: the nearest directory above this file with our package.json. */
 function packageRoot(): string {
@@ -136,6 +150,7 @@ export function loadNative(): NativeAddon {
     try {
       const addon = require(p) as NativeAddon;
       addon.onExit(dispatchExit);
+      addon.pipeOnEvent(dispatchPipe);
       loaded = addon;
       return addon;
     } catch (err) {
@@ -160,6 +175,10 @@ function dispatchExit(pid: number, status: number): void {
   const resolve = pendingExits.get(pid);
   pendingExits.delete(pid);
   resolve?.(status);
+}
+
+function dispatchPipe(fd: number, event: PipeEvent): void {
+  pipeHandlers.get(fd)?.(event);
 }
 
 // Errors from the addon carry code and syscall (Node's shape); callers get our SysError.
@@ -331,4 +350,40 @@ export function renewTicketsOnResume(secureContext: SecureContext): boolean {
  */
 export function spawnerPath(): string | undefined {
   return ['Release', 'Debug'].map((kind) => path.join(packageRoot(), 'build', kind, SPAWNER_FILE)).find((p) => existsSync(p));
+}
+
+/**
+ * Takes over our end of a pipe for event-driven I/O on this thread's loop (no net.Socket): it
+ * becomes non-blocking; nothing is watched until `pipeWatch`.
+ * @param fd our end of a pipe (or any pollable fd); `pipeClose` is then the only way to close it
+ * @param onEvent gets a Buffer per read, PIPE_EOF, PIPE_WRITABLE, or -errno (EPIPE: the reader left)
+ * @throws SysError when fd cannot be polled
+ */
+export function pipeOpen(fd: number, onEvent: (event: PipeEvent) => void): void {
+  const addon = loadNative();
+  sys(() => addon.pipeOpen(fd));
+  pipeHandlers.set(fd, onEvent);
+}
+
+/**
+ * What to watch an fd of `pipeOpen` for: PIPE_READ (reads are done for you, one per wake-up, up
+ * to 64 KiB), PIPE_WRITE (PIPE_WRITABLE once there is room), both, or 0.
+ */
+export function pipeWatch(fd: number, events: number): void {
+  loadNative().pipeWatch(fd, events);
+}
+
+/**
+ * One writev(2) of up to 64 buffers; never blocks.
+ * @returns bytes written (0: the pipe is full), or -errno (-EPIPE: the reader left)
+ */
+export function pipeWritev(fd: number, buffers: readonly Buffer[]): number {
+  return loadNative().pipeWritev(fd, buffers);
+}
+
+/** Stops watching an fd of `pipeOpen` and closes it; no event for it comes after this. */
+export function pipeClose(fd: number): void {
+  pipeHandlers.delete(fd);
+  const addon = loadNative();
+  sys(() => addon.pipeClose(fd));
 }
