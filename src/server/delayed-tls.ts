@@ -9,6 +9,7 @@ import { sslEnv } from '../tls/ssl-env';
 import { encodeEnvBlock, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
 import type { ChildHandle } from '../spawn/spawn';
 import { spawnWithFds } from '../spawn/program';
+import { fdProgramIo, type ProgramIo } from '../spawn/program-io';
 import { relay } from '../spawn/relay';
 import { EXIT_GRACE_MS, stopProgram as stopChild } from '../spawn/stop';
 import * as native from '../sys/native';
@@ -215,14 +216,20 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   if (req.tlsConfig.clientCert !== 'none') log.logClientCertOk(info.remoteIp, pid);
   log.logTlsAccept(pid, protocolCipher);
 
-  const progIn = new net.Socket({ fd: readW, readable: false, writable: true });
+  // the relay's pipe io owns both fds from now on (it closes them, even when it cannot start)
   owned.splice(owned.indexOf(readW), 1);
-  const progOut = new net.Socket({ fd: writeR, readable: true, writable: false });
   owned.splice(owned.indexOf(writeR), 1);
-  progIn.on('error', () => {
-    // EPIPE when the program does not read: handled by the relay
-  });
-  const end = await relay(tlsSocket, progIn, progOut, { idleTimeoutMs: config.idleTimeoutMs });
+  let io: ProgramIo;
+  try {
+    io = fdProgramIo(readW, writeR);
+  } catch (err) {
+    log.logFailure('fatal', EXIT_TEMPORARY, `unable to relay for pid: ${pid}: ${errnoText(err)}`);
+    tlsSocket.destroy();
+    cleanup();
+    await stopProgram();
+    return { pid, status: STATUS_FAILED };
+  }
+  const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs });
   if (end.kind !== 'done' && violation === undefined) {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);

@@ -337,7 +337,7 @@ async function afterHandshake(
 async function runProgram(host: SessionHost, tlsSocket: tls.TLSSocket, remoteIp: string, prog: RunningProgram): Promise<SessionEnd> {
   const { config, log } = host;
   const pid = prog.child.pid;
-  const end = await relay(tlsSocket, prog.stdin, prog.stdout, { idleTimeoutMs: config.idleTimeoutMs, banner: config.banner });
+  const end = await relay(tlsSocket, prog.io, { idleTimeoutMs: config.idleTimeoutMs, banner: config.banner });
   if (end.kind !== 'done') {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${remoteIp} for pid: ${pid} ${reason}`);

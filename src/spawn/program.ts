@@ -1,15 +1,8 @@
 // Starts the user's program for one connection with fd 0/1 on fresh pipes and fd 2 on ours.
-import net from 'node:net';
-import type { Readable, Writable } from 'node:stream';
 import { SysError } from '../errors';
 import * as native from '../sys/native';
+import { fdProgramIo, streamProgramIo, type ProgramIo } from './program-io';
 import { spawnImpl, spawnNodePiped, spawnProgram, type ChildHandle } from './spawn';
-
-/**
- * Bytes the relay may queue for the program's stdin before pausing the client: a few TLS records,
- * so that one socket read's worth of records goes to the pipe in one writev.
- */
-export const PIPE_HIGH_WATER_BYTES = 128 * 1024;
 
 /**
  * Capacity asked for the program's stdin pipe (the default is 64 KiB): records from the client
@@ -75,10 +68,8 @@ export function spawnWithFds(req: ProgramRequest, fds: readonly number[]): Promi
 /** A started program and our ends of its stdin/stdout pipes. */
 export interface RunningProgram {
   readonly child: ChildHandle;
-  /** Our end of the program's fd 0. */
-  readonly stdin: Writable;
-  /** Our end of the program's fd 1. */
-  readonly stdout: Readable;
+  /** Our ends of the program's fd 0 and fd 1. */
+  readonly io: ProgramIo;
 }
 
 /**
@@ -122,9 +113,15 @@ async function startNative(file: string, req: ProgramRequest): Promise<RunningPr
   // the child has its copies: ours would keep EOF from ever coming
   native.close(inR);
   native.close(outW);
-  const stdin = new net.Socket({ fd: inW, readable: false, writable: true, writableHighWaterMark: PIPE_HIGH_WATER_BYTES } as net.SocketConstructorOpts);
-  const stdout = new net.Socket({ fd: outR, readable: true, writable: false });
-  return wrap(child, stdin, stdout);
+  let io: ProgramIo;
+  try {
+    io = fdProgramIo(inW, outR);
+  } catch (err) {
+    // inW and outR are closed; the program sees EOF and EPIPE and ends, the relay never starts
+    child.kill('SIGTERM');
+    throw err;
+  }
+  return { child, io };
 }
 
 async function startFallback(file: string, req: ProgramRequest): Promise<RunningProgram> {
@@ -136,12 +133,5 @@ async function startFallback(file: string, req: ProgramRequest): Promise<Running
     ...(req.uid === undefined ? {} : { uid: req.uid }),
     ...(req.gid === undefined ? {} : { gid: req.gid }),
   });
-  return wrap(child, stdin, stdout);
-}
-
-function wrap(child: ChildHandle, stdin: Writable, stdout: Readable): RunningProgram {
-  stdin.on('error', () => {
-    // EPIPE when the program does not read: handled by the relay
-  });
-  return { child, stdin, stdout };
+  return { child, io: streamProgramIo(stdin, stdout) };
 }

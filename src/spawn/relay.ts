@@ -1,5 +1,6 @@
 // The relay between the TLS socket and the program's pipes: bounded buffers, half-close both ways, -w.
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import type { ProgramIo } from './program-io';
 
 /** How a relay ended. */
 export type RelayEnd =
@@ -28,20 +29,24 @@ const FLUSH_STALL_MS = 5000;
 
 /**
  * Copies client -> program stdin and program stdout -> client until the program closes its
- * stdout (then close_notify is sent) or the TLS side fails or idles. Backpressure comes from
- * `pipe()`: a program that stops reading stalls the client, it never grows our buffers past
- * the streams' high-water marks.
+ * stdout (then close_notify is sent) or the TLS side fails or idles. Backpressure both ways: a
+ * program that stops reading pauses the client (once its stdin queue passes the high-water
+ * mark), a client that stops reading pauses the reads of the program's output.
  * - client close_notify / EOF -> EOF on the program's stdin; its later output still goes out;
  * - program closes stdout -> close_notify, FIN, then close.
  * @returns how it ended; the socket is destroyed by then, the pipes are closed
  */
-export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts: RelayOptions): Promise<RelayEnd> {
+export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promise<RelayEnd> {
   return new Promise<RelayEnd>((resolve) => {
     let ended = false;
     let lastActivity = Date.now();
     let idleTimer: NodeJS.Timeout | undefined;
     let lingerTimer: NodeJS.Timeout | undefined;
     let flushTimer: NodeJS.Timeout | undefined;
+    let outputEnded = false;
+    // client bytes still go to the program (not after its stdin failed or our close_notify)
+    let inputOpen = true;
+    let clientPaused = false;
 
     const finish = (result: RelayEnd): void => {
       if (ended) return;
@@ -49,8 +54,7 @@ export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts:
       if (idleTimer !== undefined) clearTimeout(idleTimer);
       if (lingerTimer !== undefined) clearTimeout(lingerTimer);
       if (flushTimer !== undefined) clearTimeout(flushTimer);
-      progOut.destroy();
-      progIn.destroy();
+      io.destroy();
       client.destroy();
       resolve(result);
     };
@@ -68,37 +72,15 @@ export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts:
     };
     armIdle(opts.idleTimeoutMs);
 
-    // client -> program; TLS hands over one 16 KiB record at a time, several per socket read:
-    // corked until the end of the tick, they go to the pipe in one writev, which wakes the
-    // program once instead of once per record (perf: pipe wake-ups were a quarter of the CPU)
-    let corked = false;
-    const uncork = (): void => {
-      corked = false;
-      progIn.uncork();
-    };
-    client.on('data', () => {
-      touch();
-      if (corked) return;
-      corked = true;
-      progIn.cork();
-      process.nextTick(uncork);
-    });
-    client.pipe(progIn); // client 'end' (close_notify) -> progIn.end() -> EOF on the program's stdin
-    progIn.on('error', () => {
-      // EPIPE: the program stopped reading or exited; keep draining the client so that
-      // its close_notify still arrives, and drop what it sends.
-      client.unpipe(progIn);
+    const resumeClient = (): void => {
+      if (!clientPaused) return;
+      clientPaused = false;
       client.resume();
-    });
-
-    // program -> client
-    if (opts.banner !== undefined && opts.banner !== '') client.write(opts.banner);
-    progOut.on('data', touch);
-    progOut.on('error', () => progOut.emit('end'));
-    progOut.pipe(client); // progOut 'end' -> client.end(): close_notify and FIN after the data
+    };
+    const resumeOutput = (): void => io.resumeOutput();
 
     const watchFlush = (): void => {
-      if (flushTimer !== undefined || !client.readableEnded || !progOut.readableEnded) return;
+      if (flushTimer !== undefined || !client.readableEnded || !outputEnded) return;
       let left = client.writableLength;
       const check = (): void => {
         if (client.writableLength > 0 && client.writableLength >= left) {
@@ -112,23 +94,58 @@ export function relay(client: Duplex, progIn: Writable, progOut: Readable, opts:
       flushTimer = setTimeout(check, FLUSH_STALL_MS);
       flushTimer.unref();
     };
-    progOut.on('end', watchFlush);
-    client.on('end', watchFlush);
+
+    // program -> client
+    if (opts.banner !== undefined && opts.banner !== '') client.write(opts.banner);
+    io.start({
+      output(chunk) {
+        touch();
+        if (client.write(chunk)) return;
+        io.pauseOutput();
+        client.once('drain', resumeOutput);
+      },
+      outputEnd() {
+        outputEnded = true;
+        client.end(); // close_notify and FIN after the data
+        watchFlush();
+      },
+      inputDrain: resumeClient,
+      inputError() {
+        // EPIPE: the program stopped reading or exited; keep draining the client so that
+        // its close_notify still arrives, and drop what it sends
+        inputOpen = false;
+        resumeClient();
+      },
+    });
+
+    // client -> program
+    client.on('data', (chunk: Buffer) => {
+      touch();
+      if (!inputOpen || io.writeInput(chunk)) return;
+      clientPaused = true;
+      client.pause();
+    });
+    const onClientEnd = (): void => {
+      io.endInput(); // close_notify -> EOF on the program's stdin
+      watchFlush();
+      if ((client as Duplex & { writableFinished: boolean }).writableFinished) finish({ kind: 'done' });
+    };
+    // the client's close_notify may have come while the program was being started
+    if (client.readableEnded) process.nextTick(onClientEnd);
+    else client.on('end', onClientEnd);
 
     client.on('finish', () => {
       // our close_notify is out; wait briefly for the client's, reading and discarding
-      client.unpipe(progIn);
-      progIn.end();
+      inputOpen = false;
+      io.endInput();
       if (client.readableEnded) {
         finish({ kind: 'done' });
         return;
       }
+      clientPaused = false;
       client.resume();
       lingerTimer = setTimeout(() => finish({ kind: 'done' }), opts.lingerMs ?? DEFAULT_LINGER_MS);
       lingerTimer.unref();
-    });
-    client.on('end', () => {
-      if ((client as Duplex & { writableFinished: boolean }).writableFinished) finish({ kind: 'done' });
     });
     client.on('close', () => finish((client as Duplex & { writableFinished: boolean }).writableFinished ? { kind: 'done' } : { kind: 'error', error: new Error('connection closed') }));
     client.on('error', (error: Error) => finish({ kind: 'error', error }));

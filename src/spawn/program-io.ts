@@ -1,0 +1,262 @@
+// Our ends of the program's stdin and stdout, as the relay uses them: raw fds on the addon's
+// pipe watches (the native path), or Node streams (the child_process fallback).
+import type { Readable, Writable } from 'node:stream';
+import * as native from '../sys/native';
+
+/**
+ * Bytes queued for the program's stdin past which the client is paused: a few TLS records, so
+ * that one socket read's worth of records goes to the pipe in one writev.
+ */
+export const INPUT_HIGH_WATER_BYTES = 128 * 1024;
+
+/** What the relay hears from the program's side. */
+export interface ProgramIoHandlers {
+  /** Bytes the program wrote to its stdout. */
+  output(chunk: Buffer): void;
+  /** The program closed its stdout (or reading it failed). Comes once. */
+  outputEnd(): void;
+  /** The stdin queue went back under its high-water mark after `writeInput` returned false. */
+  inputDrain(): void;
+  /** Writing the program's stdin failed (EPIPE: it closed it or exited); later input is dropped. */
+  inputError(): void;
+}
+
+/** The program's stdin and stdout, for one relay. */
+export interface ProgramIo {
+  /** Starts reading the program's output; call once. */
+  start(handlers: ProgramIoHandlers): void;
+  /** Stops / restarts reading the program's output (backpressure from the client). */
+  pauseOutput(): void;
+  resumeOutput(): void;
+  /**
+   * Queues bytes for the program's stdin (dropped after an input error or `endInput`).
+   * @returns false when the queue is over its high-water mark: wait for `inputDrain`
+   */
+  writeInput(chunk: Buffer): boolean;
+  /** EOF on the program's stdin once the queue is written. */
+  endInput(): void;
+  /** Closes both ends now; no handler is called after this. */
+  destroy(): void;
+}
+
+/**
+ * The native path: our ends as fds, watched on this loop by the addon. Client records that
+ * arrive in one tick (TLS hands over one 16 KiB record at a time, several per socket read) go
+ * to the pipe in one writev, which wakes the program once instead of once per record.
+ * @param inFd our (write) end of the program's stdin; owned from now on
+ * @param outFd our (read) end of the program's stdout; owned from now on
+ * @throws SysError when the fds cannot be polled (both are closed then)
+ */
+export function fdProgramIo(inFd: number, outFd: number): ProgramIo {
+  return new FdProgramIo(inFd, outFd);
+}
+
+class FdProgramIo implements ProgramIo {
+  private handlers: ProgramIoHandlers | undefined;
+  private inOpen = true;
+  private outOpen = true;
+  private outPaused = false;
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private overHighWater = false;
+  private flushQueued = false;
+  private waitingWritable = false;
+  private ending = false;
+  private readonly flushNow = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
+
+  constructor(
+    private readonly inFd: number,
+    private readonly outFd: number,
+  ) {
+    try {
+      native.pipeOpen(outFd, (event) => this.onOutput(event));
+    } catch (err) {
+      native.close(inFd);
+      native.close(outFd);
+      throw err;
+    }
+    try {
+      native.pipeOpen(inFd, (event) => this.onInput(event));
+    } catch (err) {
+      native.close(inFd);
+      native.pipeClose(outFd);
+      throw err;
+    }
+  }
+
+  start(handlers: ProgramIoHandlers): void {
+    this.handlers = handlers;
+    native.pipeWatch(this.outFd, native.PIPE_READ);
+  }
+
+  pauseOutput(): void {
+    if (!this.outOpen || this.outPaused) return;
+    this.outPaused = true;
+    native.pipeWatch(this.outFd, 0);
+  }
+
+  resumeOutput(): void {
+    if (!this.outOpen || !this.outPaused) return;
+    this.outPaused = false;
+    native.pipeWatch(this.outFd, native.PIPE_READ);
+  }
+
+  writeInput(chunk: Buffer): boolean {
+    if (!this.inOpen || this.ending) return true;
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (!this.flushQueued && !this.waitingWritable) {
+      this.flushQueued = true;
+      process.nextTick(this.flushNow);
+    }
+    if (this.queued < INPUT_HIGH_WATER_BYTES) return true;
+    this.overHighWater = true;
+    return false;
+  }
+
+  endInput(): void {
+    if (!this.inOpen || this.ending) return;
+    this.ending = true;
+    if (this.queued === 0) this.closeInput();
+  }
+
+  destroy(): void {
+    this.handlers = undefined;
+    this.closeInput();
+    this.closeOutput();
+  }
+
+  /** An event of the stdout fd: data, EOF or an error (which ends the output as EOF would). */
+  onOutput(event: native.PipeEvent): void {
+    if (typeof event !== 'number') {
+      this.handlers?.output(event);
+      return;
+    }
+    this.closeOutput();
+    this.handlers?.outputEnd();
+  }
+
+  /** An event of the stdin fd: room again, or an error (EPIPE). */
+  onInput(event: native.PipeEvent): void {
+    if (event === native.PIPE_WRITABLE) this.flush();
+    else this.failInput();
+  }
+
+  private flush(): void {
+    if (!this.inOpen) return;
+    while (this.queued > 0) {
+      const n = native.pipeWritev(this.inFd, this.queue);
+      if (n < 0) {
+        this.failInput();
+        return;
+      }
+      if (n === 0) break;
+      this.consume(n);
+    }
+    if (this.queued > 0) {
+      if (!this.waitingWritable) {
+        this.waitingWritable = true;
+        native.pipeWatch(this.inFd, native.PIPE_WRITE);
+      }
+      return;
+    }
+    if (this.waitingWritable) {
+      this.waitingWritable = false;
+      native.pipeWatch(this.inFd, 0);
+    }
+    if (this.ending) {
+      this.closeInput();
+      return;
+    }
+    if (this.overHighWater) {
+      this.overHighWater = false;
+      this.handlers?.inputDrain();
+    }
+  }
+
+  /** Drops the first n queued bytes (written). */
+  private consume(n: number): void {
+    this.queued -= n;
+    let i = 0;
+    while (i < this.queue.length && n >= (this.queue[i] as Buffer).length) n -= (this.queue[i++] as Buffer).length;
+    this.queue = i === this.queue.length ? [] : this.queue.slice(i);
+    if (n > 0) this.queue[0] = (this.queue[0] as Buffer).subarray(n);
+  }
+
+  private failInput(): void {
+    const wasOpen = this.inOpen && !this.ending;
+    this.closeInput();
+    if (wasOpen) this.handlers?.inputError();
+  }
+
+  private closeInput(): void {
+    if (!this.inOpen) return;
+    this.inOpen = false;
+    this.queue = [];
+    this.queued = 0;
+    native.pipeClose(this.inFd);
+  }
+
+  private closeOutput(): void {
+    if (!this.outOpen) return;
+    this.outOpen = false;
+    native.pipeClose(this.outFd);
+  }
+}
+
+/**
+ * The fallback path: child_process's stream ends. Records arriving in one tick are corked into
+ * one writev, as on the native path.
+ */
+export function streamProgramIo(stdin: Writable, stdout: Readable): ProgramIo {
+  let handlers: ProgramIoHandlers | undefined;
+  let outEnded = false;
+  let inFailed = false;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    stdin.uncork();
+  };
+  const endOutput = (): void => {
+    if (outEnded) return;
+    outEnded = true;
+    handlers?.outputEnd();
+  };
+  stdin.on('error', () => {
+    // EPIPE: the program stopped reading or exited
+    if (inFailed) return;
+    inFailed = true;
+    handlers?.inputError();
+  });
+  return {
+    start(h) {
+      handlers = h;
+      stdin.on('drain', () => handlers?.inputDrain());
+      stdout.on('data', (chunk: Buffer) => handlers?.output(chunk));
+      stdout.on('end', endOutput);
+      stdout.on('error', endOutput);
+    },
+    pauseOutput: () => stdout.pause(),
+    resumeOutput: () => stdout.resume(),
+    writeInput(chunk) {
+      if (inFailed || stdin.writableEnded) return true;
+      if (!corked) {
+        corked = true;
+        stdin.cork();
+        process.nextTick(uncork);
+      }
+      return stdin.write(chunk);
+    },
+    endInput() {
+      if (!inFailed && !stdin.writableEnded) stdin.end();
+    },
+    destroy() {
+      handlers = undefined;
+      stdout.destroy();
+      stdin.destroy();
+    },
+  };
+}
