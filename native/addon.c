@@ -155,6 +155,40 @@ static napi_value js_socketpair(napi_env env, napi_callback_info info) {
   return unix_pair(env, SOCK_STREAM);
 }
 
+int get_fd(napi_env env, napi_value v, int32_t *fd) {
+  if (!get_int32(env, v, "fd", fd)) return 0;
+  if (*fd < 0) {
+    throw_arg(env, "ERR_INVALID_ARG_VALUE", "fd must be >= 0");
+    return 0;
+  }
+  return 1;
+}
+
+int set_callback(napi_env env, size_t argc, const napi_value *argv, napi_ref *slot) {
+  napi_valuetype t;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
+    throw_arg(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
+    return 0;
+  }
+  if (*slot != NULL) napi_delete_reference(env, *slot);
+  *slot = NULL;
+  return napi_create_reference(env, argv[0], 1, slot) == napi_ok;
+}
+
+void invoke_callback(napi_env env, napi_async_context actx, napi_ref ref, size_t argc, const napi_value *argv) {
+  napi_value cb, recv, result;
+  if (ref == NULL || napi_get_reference_value(env, ref, &cb) != napi_ok || cb == NULL) return;
+  napi_get_global(env, &recv); /* make_callback needs an object receiver */
+  if (napi_make_callback(env, actx, recv, cb, argc, argv, &result) == napi_ok) return;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
 static int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd) {
   size_t argc = 1;
   napi_value argv[1];
@@ -163,12 +197,7 @@ static int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd) {
     throw_arg(env, "ERR_MISSING_ARGS", "fd is required");
     return 0;
   }
-  if (!get_int32(env, argv[0], "fd", fd)) return 0;
-  if (*fd < 0) {
-    throw_arg(env, "ERR_INVALID_ARG_VALUE", "fd must be >= 0");
-    return 0;
-  }
-  return 1;
+  return get_fd(env, argv[0], fd);
 }
 
 /* close(fd); EINTR counts as closed (Linux always releases the fd). */

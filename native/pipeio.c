@@ -56,23 +56,12 @@ static void forget(struct pipe_io *io, struct pipe_watch *w) {
   uv_close((uv_handle_t *)&w->poll, on_closed);
 }
 
+/* (fd, what) to the callback; the caller holds a handle scope. */
 static void deliver(struct pipe_io *io, int fd, napi_value what) {
-  napi_env env = io->env;
-  napi_value cb, recv, argv[2], result;
-  if (io->callback == NULL || napi_get_reference_value(env, io->callback, &cb) != napi_ok || cb == NULL) return;
-  napi_get_global(env, &recv);
-  napi_create_int32(env, fd, &argv[0]);
+  napi_value argv[2];
+  napi_create_int32(io->env, fd, &argv[0]);
   argv[1] = what;
-  /* make_callback: nextTicks and promise reactions run before we return to uv */
-  if (napi_make_callback(env, io->actx, recv, cb, 2, argv, &result) != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-    }
-  }
+  invoke_callback(io->env, io->actx, io->callback, 2, argv);
 }
 
 static void deliver_int(struct pipe_io *io, int fd, int32_t n) {
@@ -121,28 +110,13 @@ static void on_ready(uv_poll_t *h, int status, int events) {
   }
 }
 
-static int fd_arg(napi_env env, napi_value v, int32_t *fd) {
-  if (!get_int32(env, v, "fd", fd)) return 0;
-  if (*fd < 0) {
-    throw_arg(env, "ERR_INVALID_ARG_VALUE", "fd must be >= 0");
-    return 0;
-  }
-  return 1;
-}
-
 /* pipeOnEvent(callback): where (fd, Buffer | number) of every watched fd goes. */
 static napi_value js_on_event(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_valuetype t;
   struct pipe_io *io;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&io) != napi_ok) return NULL;
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
-    throw_arg(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
-    return NULL;
-  }
-  if (io->callback != NULL) napi_delete_reference(env, io->callback);
-  napi_create_reference(env, argv[0], 1, &io->callback);
+  set_callback(env, argc, argv, &io->callback);
   return NULL;
 }
 
@@ -154,7 +128,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   struct pipe_io *io;
   uv_loop_t *loop;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&io) != napi_ok) return NULL;
-  if (argc < 1 || !fd_arg(env, argv[0], &fd)) return NULL;
+  if (argc < 1 || !get_fd(env, argv[0], &fd)) return NULL;
   if (watch_of(io, fd) != NULL) {
     throw_arg(env, "ERR_INVALID_STATE", "fd is already open here");
     return NULL;
@@ -200,7 +174,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
   int32_t fd, events;
   struct pipe_io *io;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&io) != napi_ok) return NULL;
-  if (argc < 2 || !fd_arg(env, argv[0], &fd) || !get_int32(env, argv[1], "events", &events)) return NULL;
+  if (argc < 2 || !get_fd(env, argv[0], &fd) || !get_int32(env, argv[1], "events", &events)) return NULL;
   struct pipe_watch *w = watch_of(io, fd);
   if (w == NULL) {
     throw_arg(env, "ERR_INVALID_STATE", "fd is not open here (pipeOpen)");
@@ -228,7 +202,7 @@ static napi_value js_writev(napi_env env, napi_callback_info info) {
   bool is_array;
   struct iovec iov[MAX_IOV];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2 || !fd_arg(env, argv[0], &fd)) return NULL;
+  if (argc < 2 || !get_fd(env, argv[0], &fd)) return NULL;
   if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) {
     throw_arg(env, "ERR_INVALID_ARG_TYPE", "buffers must be an array");
     return NULL;
@@ -259,7 +233,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   int32_t fd;
   struct pipe_io *io;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&io) != napi_ok) return NULL;
-  if (argc < 1 || !fd_arg(env, argv[0], &fd)) return NULL;
+  if (argc < 1 || !get_fd(env, argv[0], &fd)) return NULL;
   struct pipe_watch *w = watch_of(io, fd);
   /* uv_close stops the poll (and drops its pending events) before the fd number can be reused */
   if (w != NULL) forget(io, w);

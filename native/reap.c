@@ -47,24 +47,13 @@ static void on_closed(uv_handle_t *h) {
 static void deliver(struct reaper *r, pid_t pid, int status) {
   napi_env env = r->env;
   napi_handle_scope scope;
-  napi_value cb, recv, argv[2], result;
+  napi_value argv[2];
   if (r->callback == NULL) return;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  if (napi_get_reference_value(env, r->callback, &cb) == napi_ok && cb != NULL) {
-    napi_get_global(env, &recv); /* make_callback needs an object receiver */
-    napi_create_int32(env, pid, &argv[0]);
-    napi_create_int32(env, status, &argv[1]);
-    /* make_callback, not call_function: promise reactions must run before we return to uv. */
-    if (napi_make_callback(env, r->actx, recv, cb, 2, argv, &result) != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value exc;
-        napi_get_and_clear_last_exception(env, &exc);
-        napi_fatal_exception(env, exc);
-      }
-    }
-  }
+  napi_create_int32(env, pid, &argv[0]);
+  napi_create_int32(env, status, &argv[1]);
+  /* make_callback, not call_function: promise reactions must run before we return to uv. */
+  invoke_callback(env, r->actx, r->callback, 2, argv);
   napi_close_handle_scope(env, scope);
 }
 
@@ -123,15 +112,9 @@ int reap_watch(napi_env env, pid_t pid, int pidfd) {
 static napi_value js_on_exit(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_valuetype t;
   struct reaper *rp = get_reaper(env);
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
-    throw_arg(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
-    return NULL;
-  }
-  if (rp->callback != NULL) napi_delete_reference(env, rp->callback);
-  napi_create_reference(env, argv[0], 1, &rp->callback);
+  set_callback(env, argc, argv, &rp->callback);
   return NULL;
 }
 

@@ -22,6 +22,16 @@ int get_bool(napi_env env, napi_value v, const char *what, int *out);
 char *get_string(napi_env env, napi_value v, const char *what);
 /* True when v is null or undefined. */
 int is_nullish(napi_env env, napi_value v);
+/* An fd argument: an int32 >= 0. */
+int get_fd(napi_env env, napi_value v, int32_t *fd);
+
+/* The addon's event callbacks (onExit, pipeOnEvent): one JS function per environment, kept in
+ * *slot; set_callback checks argv[0] is a function and replaces the old one. */
+int set_callback(napi_env env, size_t argc, const napi_value *argv, napi_ref *slot);
+/* Calls the function in ref (if any) with make_callback, so that nextTicks and promise
+ * reactions run before control returns to uv; an exception becomes an uncaught one. The
+ * caller holds a handle scope. */
+void invoke_callback(napi_env env, napi_async_context actx, napi_ref ref, size_t argc, const napi_value *argv);
 
 /* Registered by reap.c: starts watching a freshly spawned child (pidfd + uv_poll). */
 int reap_watch(napi_env env, pid_t pid, int pidfd);
