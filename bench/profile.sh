@@ -19,6 +19,8 @@ shared=${SHARED_BENCH:-../shared/bench}
 server_js=${SERVER_JS:-$PWD/dist/src/cli/sslserver.js}
 cert=${CERT:-rsa2048} conc=${CONC:-16} duration=${DURATION:-5} bytes=${BYTES:-268435456}
 args="-H -R -l localhost -c 4000 -b 1024 {host} {port} {prog}"
+# node runs the server with the flags of its shebang (`#!/usr/bin/env -S node FLAGS`), as installed
+node="node $(sed -n '1s/^#!.*env -S node//p' "$server_js" 2>/dev/null)"
 work=$(mktemp -d /tmp/ucspi-ts-profile.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # a root start drops the network process to nobody (src/priv): it must be able to write its profile
@@ -33,7 +35,7 @@ summary() {
     if [[ $cert == *+* ]]; then
       echo "perf: bench.py profile takes no +resume; --cpu-prof only"
     elif command -v perf >/dev/null; then
-      python3 "$shared/bench.py" profile --server "ours=node --perf-basic-prof $server_js $args" --cert "$cert" \
+      python3 "$shared/bench.py" profile --server "ours=$node --perf-basic-prof $server_js $args" --cert "$cert" \
         --conc "$conc" --duration "$duration" --out "$work/perf.jsonl" >/dev/null
       python3 - "$work/perf.jsonl" <<'EOF'
 import json, sys
@@ -50,7 +52,7 @@ EOF
     else
       echo "perf: not installed (Debian package linux-perf); --cpu-prof only"
     fi
-    python3 "$shared/bench.py" rate --server "ours=node --cpu-prof --cpu-prof-dir=$work/cpuprof $server_js $args" \
+    python3 "$shared/bench.py" rate --server "ours=$node --cpu-prof --cpu-prof-dir=$work/cpuprof $server_js $args" \
       --cert "$cert" --conc "$conc" --duration "$duration" --out "$work/rate.jsonl" >/dev/null
     python3 - "$work/rate.jsonl" <<'EOF'
 import json, sys
@@ -60,7 +62,7 @@ print(f"cpu-prof run: {r['conn_per_s']} conn/s, server CPU {r['cpu_server_us_per
 EOF
   else
     echo "load: bulk $bytes bytes up, then down"
-    python3 "$shared/bench.py" bulk --server "ours=node --cpu-prof --cpu-prof-dir=$work/cpuprof $server_js $args" \
+    python3 "$shared/bench.py" bulk --server "ours=$node --cpu-prof --cpu-prof-dir=$work/cpuprof $server_js $args" \
       --bytes "$bytes" --out "$work/bulk.jsonl" >/dev/null
     python3 - "$work/bulk.jsonl" <<'EOF'
 import json, sys

@@ -40,7 +40,8 @@ compare() {
   local mode=$1
   local shared=${SHARED_BENCH:-../shared/bench}
   [ -f "$shared/bench.py" ] || { echo "bench: $shared/bench.py not found (set SHARED_BENCH)" >&2; exit 111; }
-  local ours="ours=node $PWD/dist/src/cli/sslserver.js -H -R -l localhost -c 4000 -b 1024 {host} {port} {prog}"
+  # the command as installed: its shebang runs node with the flags it needs
+  local ours="ours=$PWD/dist/src/cli/sslserver.js -H -R -l localhost -c 4000 -b 1024 {host} {port} {prog}"
   local out=${BENCH_OUT:-/tmp/ucspi-ts-bench}
   mkdir -p "$out"
   local results

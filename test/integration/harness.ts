@@ -51,6 +51,8 @@ export interface StartOptions {
   extraStdio?: Array<'pipe' | 'ignore' | number>;
   /** Set SSLSERVER_SPAWN=node to exercise the fallback spawn path. */
   spawnImpl?: 'native' | 'node';
+  /** Run the command as installed (its shebang, with its node flags) instead of `node FILE`. */
+  asInstalled?: boolean;
 }
 
 /**
@@ -83,7 +85,7 @@ export function assertSpawnPath(serverPid: number, impl: 'native' | 'node'): voi
   if ((spawnerOf(serverPid) !== undefined) !== want) throw new Error(`server ${serverPid}: expected ${want ? 'a' : 'no'} spawner for the ${impl} path`);
 }
 
-/** Starts `node dist/src/cli/sslserver.js -1 ARGS` and waits for the -1 line. */
+/** Starts `node dist/src/cli/sslserver.js -1 ARGS` (or the file itself) and waits for the -1 line. */
 export async function startServer(args: string[], opts: StartOptions = {}): Promise<RunningServer> {
   const certs = testCerts();
   const env: Record<string, string | undefined> = {
@@ -97,7 +99,8 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
     ...opts.env,
   };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  const proc = spawn(process.execPath, [SSLSERVER, '-1', ...args], {
+  const [file, argv] = opts.asInstalled === true ? [SSLSERVER, ['-1', ...args]] : [process.execPath, [SSLSERVER, '-1', ...args]];
+  const proc = spawn(file, argv, {
     env: env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.extraStdio ?? [])],
   });

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { join } from 'node:path';
-import { FIXTURES, runServer, startServer, testCerts } from './harness';
+import { readFileSync } from 'node:fs';
+import { FIXTURES, runServer, SSLSERVER, startServer, testCerts, tlsExchange } from './harness';
 
 const USAGE =
   'sslserver: usage: sslserver [ -1346UXpPhHrRoOdDqQvVIeEsSnNmzZ ] [ -c limit ] [ -y iprules.cdb ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] [ -T ssltimeout ] [ -w progtimeout ] host port program\n';
@@ -74,6 +75,19 @@ test('sslserver -1 prints the bound address, the real port and LIMIT/MAXCONIP', 
   try {
     assert.match(s.firstLine, /^127\.0\.0\.1 : [0-9]+ \[7\/3\]$/);
     assert.notEqual(s.port, 0);
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+});
+
+test('the installed command runs node through its shebang with the young generation capped, and serves', async () => {
+  const s = await startServer(['127.0.0.1', '0', PROG], { asInstalled: true });
+  try {
+    const argv = readFileSync(`/proc/${s.proc.pid}/cmdline`, 'utf8').split('\0');
+    assert.match(argv[0] as string, /(^|\/)node$/);
+    assert.deepEqual(argv.slice(1, 3), ['--max-semi-space-size=4', SSLSERVER]);
+    const { data } = await tlsExchange(s.port);
+    assert.equal(data.toString(), 'hello from 127.0.0.1\n');
   } finally {
     assert.equal(await s.stop(), 0);
   }
