@@ -189,10 +189,10 @@ void invoke_callback(napi_env env, napi_async_context actx, napi_ref ref, size_t
   }
 }
 
-static int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd) {
+int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd, void **data) {
   size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, data) != napi_ok) return 0;
   if (argc < 1) {
     throw_arg(env, "ERR_MISSING_ARGS", "fd is required");
     return 0;
@@ -203,7 +203,7 @@ static int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd) {
 /* close(fd); EINTR counts as closed (Linux always releases the fd). */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   int32_t fd;
-  if (!one_fd_arg(env, info, &fd)) return NULL;
+  if (!one_fd_arg(env, info, &fd, NULL)) return NULL;
   if (close(fd) != 0 && errno != EINTR) throw_errno(env, errno, "close", NULL);
   return NULL;
 }
@@ -211,7 +211,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 /* dup(fd) -> new fd, close-on-exec. */
 static napi_value js_dup(napi_env env, napi_callback_info info) {
   int32_t fd;
-  if (!one_fd_arg(env, info, &fd)) return NULL;
+  if (!one_fd_arg(env, info, &fd, NULL)) return NULL;
   int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (nfd < 0) {
     throw_errno(env, errno, "dup", NULL);

@@ -122,13 +122,10 @@ static napi_value js_on_event(napi_env env, napi_callback_info info) {
 
 /* pipeOpen(fd): O_NONBLOCK and a poll handle for fd (watching nothing yet). */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
   struct pipe_io *io;
   uv_loop_t *loop;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&io) != napi_ok) return NULL;
-  if (argc < 1 || !get_fd(env, argv[0], &fd)) return NULL;
+  if (!one_fd_arg(env, info, &fd, (void **)&io)) return NULL;
   if (watch_of(io, fd) != NULL) {
     throw_arg(env, "ERR_INVALID_STATE", "fd is already open here");
     return NULL;
@@ -228,12 +225,9 @@ static napi_value js_writev(napi_env env, napi_callback_info info) {
 
 /* pipeClose(fd): stops watching (when open here) and closes fd. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
   struct pipe_io *io;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&io) != napi_ok) return NULL;
-  if (argc < 1 || !get_fd(env, argv[0], &fd)) return NULL;
+  if (!one_fd_arg(env, info, &fd, (void **)&io)) return NULL;
   struct pipe_watch *w = watch_of(io, fd);
   /* uv_close stops the poll (and drops its pending events) before the fd number can be reused */
   if (w != NULL) forget(io, w);

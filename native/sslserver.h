@@ -24,6 +24,8 @@ char *get_string(napi_env env, napi_value v, const char *what);
 int is_nullish(napi_env env, napi_value v);
 /* An fd argument: an int32 >= 0. */
 int get_fd(napi_env env, napi_value v, int32_t *fd);
+/* A call whose one argument is an fd; *data (when not NULL) gets the function's data pointer. */
+int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd, void **data);
 
 /* The addon's event callbacks (onExit, pipeOnEvent): one JS function per environment, kept in
  * *slot; set_callback checks argv[0] is a function and replaces the old one. */

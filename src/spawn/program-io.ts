@@ -71,18 +71,15 @@ class FdProgramIo implements ProgramIo {
     private readonly inFd: number,
     private readonly outFd: number,
   ) {
+    let outOpened = false;
     try {
       native.pipeOpen(outFd, (event) => this.onOutput(event));
-    } catch (err) {
-      native.close(inFd);
-      native.close(outFd);
-      throw err;
-    }
-    try {
+      outOpened = true;
       native.pipeOpen(inFd, (event) => this.onInput(event));
     } catch (err) {
       native.close(inFd);
-      native.pipeClose(outFd);
+      if (outOpened) native.pipeClose(outFd);
+      else native.close(outFd);
       throw err;
     }
   }

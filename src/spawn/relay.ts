@@ -44,8 +44,6 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     let lingerTimer: NodeJS.Timeout | undefined;
     let flushTimer: NodeJS.Timeout | undefined;
     let outputEnded = false;
-    // client bytes still go to the program (not after its stdin failed or our close_notify)
-    let inputOpen = true;
     let clientPaused = false;
 
     const finish = (result: RelayEnd): void => {
@@ -112,8 +110,7 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
       inputDrain: resumeClient,
       inputError() {
         // EPIPE: the program stopped reading or exited; keep draining the client so that
-        // its close_notify still arrives, and drop what it sends
-        inputOpen = false;
+        // its close_notify still arrives (io drops what it sends from now on)
         resumeClient();
       },
     });
@@ -121,7 +118,7 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     // client -> program
     client.on('data', (chunk: Buffer) => {
       touch();
-      if (!inputOpen || io.writeInput(chunk)) return;
+      if (io.writeInput(chunk)) return; // dropped by io after an input error or endInput
       clientPaused = true;
       client.pause();
     });
@@ -135,8 +132,8 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     else client.on('end', onClientEnd);
 
     client.on('finish', () => {
-      // our close_notify is out; wait briefly for the client's, reading and discarding
-      inputOpen = false;
+      // our close_notify is out; wait briefly for the client's, reading and discarding (after
+      // endInput, io drops what comes)
       io.endInput();
       if (client.readableEnded) {
         finish({ kind: 'done' });

@@ -370,7 +370,8 @@ export function pipeOpen(fd: number, onEvent: (event: PipeEvent) => void): void 
  * to 64 KiB), PIPE_WRITE (PIPE_WRITABLE once there is room), both, or 0.
  */
 export function pipeWatch(fd: number, events: number): void {
-  loadNative().pipeWatch(fd, events);
+  const addon = loadNative();
+  sys(() => addon.pipeWatch(fd, events));
 }
 
 /**
