@@ -170,3 +170,38 @@ test('[fd] destroy closes both fds at once and no handler runs after it', async 
   assert.deepEqual(events, []);
   assert.equal(child.exitCode, 0);
 });
+
+test('[fd] records handed over by separate callbacks of one loop turn go to the pipe in one writev', async () => {
+  // TLS hands the relay one 16 KiB record per callback, and Node runs the nextTick queue after
+  // each: only a flush after the poll phase gathers one socket read's records into one write
+  const { io, exited } = start('fd', ['sh', '-c', 'wc -c']);
+  const { out, done } = collect(io);
+  const writes: number[][] = [];
+  const exported = native as unknown as { pipeWritev: typeof native.pipeWritev };
+  const real = exported.pipeWritev;
+  exported.pipeWritev = (fd, buffers) => {
+    writes.push(buffers.map((b) => b.length));
+    return real(fd, buffers);
+  };
+  try {
+    const record = Buffer.alloc(16 * 1024, 0x61);
+    // timers due at the same time run in one timers phase, each its own callback
+    await new Promise<void>((resolve) => {
+      setTimeout(() => io.writeInput(record), 1);
+      setTimeout(() => io.writeInput(record), 1);
+      setTimeout(() => {
+        io.writeInput(record);
+        resolve();
+      }, 1);
+    });
+    await tick();
+    assert.deepEqual(writes, [[16384, 16384, 16384]]);
+    io.endInput();
+    await within(done, 'outputEnd');
+    assert.equal(Buffer.concat(out).toString().trim(), String(3 * 16 * 1024));
+    assert.equal(await within(exited, 'exit'), 0);
+  } finally {
+    exported.pipeWritev = real;
+    io.destroy(); // on a failure too: the program sees EOF and exits
+  }
+});

@@ -41,8 +41,10 @@ export interface ProgramIo {
 
 /**
  * The native path: our ends as fds, watched on this loop by the addon. Client records that
- * arrive in one tick (TLS hands over one 16 KiB record at a time, several per socket read) go
- * to the pipe in one writev, which wakes the program once instead of once per record.
+ * arrive in one turn of the loop go to the pipe in one writev, after the poll phase
+ * (setImmediate), which wakes the program once instead of once per record: TLS hands over one
+ * 16 KiB record per callback, several per socket read, and Node runs the nextTick queue after
+ * each callback, so a nextTick flush wrote them one by one.
  * @param inFd our (write) end of the program's stdin; owned from now on
  * @param outFd our (read) end of the program's stdout; owned from now on
  * @throws SysError when the fds cannot be polled (both are closed then)
@@ -107,7 +109,7 @@ class FdProgramIo implements ProgramIo {
     this.queued += chunk.length;
     if (!this.flushQueued && !this.waitingWritable) {
       this.flushQueued = true;
-      process.nextTick(this.flushNow);
+      setImmediate(this.flushNow);
     }
     if (this.queued < INPUT_HIGH_WATER_BYTES) return true;
     this.overHighWater = true;
@@ -205,8 +207,8 @@ class FdProgramIo implements ProgramIo {
 }
 
 /**
- * The fallback path: child_process's stream ends. Records arriving in one tick are corked into
- * one writev, as on the native path.
+ * The fallback path: child_process's stream ends. Records arriving in one turn of the loop are
+ * corked into one writev, as on the native path.
  */
 export function streamProgramIo(stdin: Writable, stdout: Readable): ProgramIo {
   let handlers: ProgramIoHandlers | undefined;
@@ -243,7 +245,7 @@ export function streamProgramIo(stdin: Writable, stdout: Readable): ProgramIo {
       if (!corked) {
         corked = true;
         stdin.cork();
-        process.nextTick(uncork);
+        setImmediate(uncork);
       }
       return stdin.write(chunk);
     },
