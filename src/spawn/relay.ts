@@ -26,6 +26,11 @@ const DEFAULT_LINGER_MS = 2000;
 // write queued forever (seen under reset churn: writableLength stuck, no 'error', no 'close'),
 // holding a -c slot until -w. A flush that makes no progress for this long ends the relay.
 const FLUSH_STALL_MS = 5000;
+/**
+ * Bytes of the program's output written to the client but not yet sent, past which we stop
+ * reading the program's stdout until they drain: two of the addon's 64 KiB reads.
+ */
+export const OUTPUT_HIGH_WATER_BYTES = 128 * 1024;
 
 /**
  * Copies client -> program stdin and program stdout -> client until the program closes its
@@ -98,7 +103,9 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     io.start({
       output(chunk) {
         touch();
-        if (client.write(chunk)) return;
+        // TLS completes every write a turn later, so write() says false for any read of 16 KiB
+        // or more; pausing only past our own mark saves a watch stop and start per read
+        if (client.write(chunk) || client.writableLength < OUTPUT_HIGH_WATER_BYTES) return;
         io.pauseOutput();
         client.once('drain', resumeOutput);
       },
