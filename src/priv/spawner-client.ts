@@ -136,14 +136,17 @@ export class SpawnerClient implements ProgramSpawner {
   spawn(env: readonly string[], fds: readonly number[]): Promise<ChildHandle> {
     if (this._gone) return Promise.reject(new SysError('EPIPE', 'spawner'));
     const id = this._nextId++ >>> 0;
-    const head = Buffer.alloc(5);
-    head.write('S', 0, 'latin1');
-    head.writeUInt32BE(id, 1);
-    const body = Buffer.from(env.map((e) => `${e}\0`).join(''), 'utf8');
+    // one record: 'S', the id, then the entries NUL-terminated (one string, one allocation)
+    let body = '';
+    for (const e of env) body += `${e}\0`;
+    const rec = Buffer.allocUnsafe(5 + Buffer.byteLength(body, 'utf8'));
+    rec[0] = 0x53; // 'S'
+    rec.writeUInt32BE(id, 1);
+    rec.write(body, 5, 'utf8');
     return new Promise<ChildHandle>((resolve, reject) => {
       this._starts.set(id, { resolve, reject });
       try {
-        native.sendFds(this._requestFd, Buffer.concat([head, body]), fds);
+        native.sendFds(this._requestFd, rec, fds);
       } catch (err) {
         this._starts.delete(id);
         reject(err);
