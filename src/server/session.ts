@@ -130,7 +130,7 @@ function nextStep(end: SessionEnd | SessionRest): SessionEnd | Promise<SessionEn
  * The phase of a session before its program. It ends early at most once (deadline, eviction, the
  * client leaving), and that destroys the connection's socket at once. An AbortSignal exists only
  * when a lookup asks for one: a controller, its signal and an 'abort' listener for every
- * connection were about 25 µs of the event loop's time each (cpu-prof, RSA c16).
+ * connection were about 36 µs of the event loop's time (cpu-prof, RSA c16).
  */
 class EarlyPhase {
   /** Why the phase ended early; undefined while it has not. */
