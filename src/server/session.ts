@@ -149,13 +149,9 @@ class EarlyPhase {
   end(why: EarlyDrop): void {
     if (this.reason !== undefined) return;
     this.reason = why;
-    this.destroySocket();
+    (this.tlsSocket ?? this.socket).destroy();
     // (a reason string: abort() without one builds a DOMException with a stack)
     this.controller?.abort(why);
-  }
-
-  destroySocket(): void {
-    (this.tlsSocket ?? this.socket).destroy();
   }
 
   /** A signal that aborts when the phase ends early (already aborted if it has). */
@@ -194,7 +190,10 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     clearTimeout(deadline);
     unwatch?.();
   };
-  /** The end of a connection dropped before its program, with at most one log line. */
+  /**
+   * The end of a connection dropped before its program, with at most one log line; only after
+   * the phase ended, which destroyed the socket (TLS is never started once it is over).
+   */
   const droppedEarly = (): SessionEnd => {
     const why = phase.reason;
     if (why === 'deadline') {
@@ -205,7 +204,6 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     } else if (why === 'evicted-ip') {
       log.logHandshakeEvicted(info.remoteIp, host.handshakes.maxPerIp, true);
     }
-    phase.destroySocket();
     return { pid: serverPid, status: STATUS_FAILED };
   };
 
