@@ -189,15 +189,19 @@ void invoke_callback(napi_env env, napi_async_context actx, napi_ref ref, size_t
   }
 }
 
-int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd, void **data) {
-  size_t argc = 1;
-  napi_value argv[1];
+int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, void **data, const char *missing) {
+  size_t argc = n;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, data) != napi_ok) return 0;
-  if (argc < 1) {
-    throw_arg(env, "ERR_MISSING_ARGS", "fd is required");
+  if (argc < n) {
+    throw_arg(env, "ERR_MISSING_ARGS", missing);
     return 0;
   }
-  return get_fd(env, argv[0], fd);
+  return 1;
+}
+
+int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd, void **data) {
+  napi_value argv[1];
+  return get_args(env, info, 1, argv, data, "fd is required") && get_fd(env, argv[0], fd);
 }
 
 /* close(fd); EINTR counts as closed (Linux always releases the fd). */
@@ -224,13 +228,8 @@ static napi_value js_dup(napi_env env, napi_callback_info info) {
 
 /* chroot(path) then chdir("/") for this whole process (the key helper's jail). */
 static napi_value js_chroot(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 1) {
-    throw_arg(env, "ERR_MISSING_ARGS", "path is required");
-    return NULL;
-  }
+  if (!get_args(env, info, 1, argv, NULL, "path is required")) return NULL;
   char *path = get_string(env, argv[0], "path");
   if (path == NULL) return NULL;
   if (chroot(path) != 0) throw_errno(env, errno, "chroot", path);

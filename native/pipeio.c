@@ -166,12 +166,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
 /* pipeWatch(fd, events): watch for PIPE_READ | PIPE_WRITE, or nothing (0). */
 static napi_value js_watch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
   int32_t fd, events;
   struct pipe_io *io;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&io) != napi_ok) return NULL;
-  if (argc < 2 || !get_fd(env, argv[0], &fd) || !get_int32(env, argv[1], "events", &events)) return NULL;
+  if (!get_args(env, info, 2, argv, (void **)&io, "pipeWatch needs fd and events")) return NULL;
+  if (!get_fd(env, argv[0], &fd) || !get_int32(env, argv[1], "events", &events)) return NULL;
   struct pipe_watch *w = watch_of(io, fd);
   if (w == NULL) {
     throw_arg(env, "ERR_INVALID_STATE", "fd is not open here (pipeOpen)");
@@ -192,14 +191,12 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
 
 /* pipeWritev(fd, buffers) -> bytes written (0 when the pipe is full), or -errno (EPIPE...). */
 static napi_value js_writev(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2], result;
   int32_t fd;
   uint32_t count;
   bool is_array;
   struct iovec iov[MAX_IOV];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2 || !get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_args(env, info, 2, argv, NULL, "pipeWritev needs fd and buffers") || !get_fd(env, argv[0], &fd)) return NULL;
   if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) {
     throw_arg(env, "ERR_INVALID_ARG_TYPE", "buffers must be an array");
     return NULL;

@@ -17,13 +17,8 @@ static napi_value js_seqpacket_pair(napi_env env, napi_callback_info info) {
 
 /* sendFds(fd, data, fds): one sendmsg with the fds as SCM_RIGHTS; never blocks (EAGAIN). */
 static napi_value js_send_fds(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 3) {
-    throw_arg(env, "ERR_MISSING_ARGS", "fd, data and fds are required");
-    return NULL;
-  }
+  if (!get_args(env, info, 3, argv, NULL, "fd, data and fds are required")) return NULL;
   int32_t sock;
   if (!get_int32(env, argv[0], "fd", &sock)) return NULL;
   void *data;

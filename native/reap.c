@@ -120,16 +120,11 @@ static napi_value js_on_exit(napi_env env, napi_callback_info info) {
 
 /* setChildRef(pid, ref) -> whether pid is watched. An unref'd child does not keep Node alive. */
 static napi_value js_set_child_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2], result;
   int32_t pid;
   int ref;
   struct reaper *rp = get_reaper(env);
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2) {
-    throw_arg(env, "ERR_MISSING_ARGS", "setChildRef needs pid and ref");
-    return NULL;
-  }
+  if (!get_args(env, info, 2, argv, NULL, "setChildRef needs pid and ref")) return NULL;
   if (!get_int32(env, argv[0], "pid", &pid) || !get_bool(env, argv[1], "ref", &ref)) return NULL;
   struct watch *w = rp->head;
   while (w != NULL && w->pid != pid) w = w->next;

@@ -160,16 +160,11 @@ out:
 /* setIpOptionsNone(fd): drop IP options (source routes) a client sent, as tcpserver -O; IPv6
  * sockets have no IP_OPTIONS and are left alone. */
 static napi_value js_set_ip_options_none(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
   int32_t fd;
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 1) {
-    throw_arg(env, "ERR_MISSING_ARGS", "fd is required");
-    return NULL;
-  }
+  if (!get_args(env, info, 1, argv, NULL, "fd is required")) return NULL;
   if (!get_int32(env, argv[0], "fd", &fd)) return NULL;
   if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
     throw_errno(env, errno, "getsockname", NULL);

@@ -260,17 +260,12 @@ static void reap_now(pid_t pid) {
 
 /* spawn(file, argv[], envp[], fds[], uid, gid, groups[] | null, chroot | null) -> pid */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
   napi_value a[8];
   struct plan pl;
   char *file = NULL;
   napi_value result = NULL;
   memset(&pl, 0, sizeof pl);
-  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 8) {
-    throw_arg(env, "ERR_MISSING_ARGS", "spawn needs file, argv, envp, fds, uid, gid, groups, chroot");
-    return NULL;
-  }
+  if (!get_args(env, info, 8, a, NULL, "spawn needs file, argv, envp, fds, uid, gid, groups, chroot")) return NULL;
   int32_t uid, gid;
   if ((file = get_string(env, a[0], "file")) == NULL) goto out;
   if ((pl.argv = get_strv(env, a[1], "argv")) == NULL) goto out;

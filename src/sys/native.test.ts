@@ -51,6 +51,25 @@ test('the addon loads from the node-gyp Release directory, and available() says 
   }
 });
 
+test('an addon call with too few arguments throws ERR_MISSING_ARGS, never returns quietly', () => {
+  const addon = native.loadNative() as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const calls: Array<[string, unknown[]]> = [
+    ['pipeWatch', [0]],
+    ['pipeWritev', [0]],
+    ['pipeOpen', []],
+    ['pipeClose', []],
+    ['sendFds', [0, Buffer.alloc(1)]],
+    ['setChildRef', [1]],
+    ['setIpOptionsNone', []],
+    ['close', []],
+    ['chroot', []],
+    ['spawn', ['/bin/true', ['true'], [], [0, 1, 2], -1, -1, null]],
+  ];
+  for (const [name, args] of calls) {
+    assert.throws(() => addon[name]?.(...args), (err: unknown) => (err as { code?: string }).code === 'ERR_MISSING_ARGS', name);
+  }
+});
+
 test('pipe, socketpair and dup give close-on-exec fds; close releases them', () => {
   const [r, w] = native.pipe();
   const [a, b] = native.socketpair();
