@@ -24,10 +24,10 @@ char *get_string(napi_env env, napi_value v, const char *what);
 int is_nullish(napi_env env, napi_value v);
 /* An fd argument: an int32 >= 0. */
 int get_fd(napi_env env, napi_value v, int32_t *fd);
-/* A call whose one argument is an fd; *data (when not NULL) gets the function's data pointer. */
 /* The call's first n arguments into argv (data: the function's data pointer, or NULL); throws
  * ERR_MISSING_ARGS with `missing` when fewer were passed. */
 int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, void **data, const char *missing);
+/* A call whose one argument is an fd; *data (when not NULL) gets the function's data pointer. */
 int one_fd_arg(napi_env env, napi_callback_info info, int32_t *fd, void **data);
 
 /* The addon's event callbacks (onExit, pipeOnEvent): one JS function per environment, kept in
