@@ -26,7 +26,9 @@ export const MIN_FDS_PER_LOOP = 64;
  * MIN_FDS_PER_LOOP handshake places per loop. The core left over is for the programs and the
  * kernel: measured on 2 cores (bench.py rate, RSA-2048, 16 in flight, 8 s after 6 s of warm-up),
  * two loops gave 309 connections/s at 3765 µs of server CPU each, one loop 385 at 2722, because
- * the loops, the programs and the client then fight over the same two cores.
+ * the loops, the programs and the client then fight over the same two cores. Measured again with
+ * V8's early optimizing (alternating pairs): two loops x0.96 / x1.02 / x1.13 the rate of one at
+ * RSA 4 / 16 / 64 in flight, x0.85 / x0.95 / x1.01 with P-256 (README, Performance).
  * @param env the start-up environment
  * @param cores the cores available (tests pass another)
  * @param fdBudget handshake places the fd limit allows (handshakeFdBudget), undefined: no limit
