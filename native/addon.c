@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,21 @@ static napi_value js_chroot(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* heapTopPad(bytes) -> whether glibc took it: mallopt(M_TOP_PAD), the free space the heap keeps
+ * at its top when it shrinks and asks for in addition when it grows. */
+static napi_value js_heap_top_pad(napi_env env, napi_callback_info info) {
+  napi_value argv[1], r;
+  int32_t bytes;
+  if (!get_args(env, info, 1, argv, NULL, "bytes is required")) return NULL;
+  if (!get_int32(env, argv[0], "bytes", &bytes)) return NULL;
+  if (bytes < 0) {
+    throw_arg(env, "ERR_OUT_OF_RANGE", "bytes must not be negative");
+    return NULL;
+  }
+  napi_get_boolean(env, mallopt(M_TOP_PAD, bytes) == 1, &r);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -245,6 +261,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
     { "dup", NULL, js_dup, NULL, NULL, NULL, napi_enumerable, NULL },
     { "chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "heapTopPad", NULL, js_heap_top_pad, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (spawn_init(env, exports) != napi_ok) return NULL;

@@ -35,6 +35,14 @@ const TICKET_KEY_BYTES = 48;
 
 // -3: the key password, up to a NUL byte or EOF; more than this is not a password
 const MAX_PASSWORD_BYTES = 4096;
+/**
+ * Heap top pad (native.heapTopPad): a download's relay allocates a 64 KiB Buffer per pipe read and
+ * V8 frees them in batches; with glibc's 128 KiB pad every batch went back to the kernel and came
+ * back as fresh pages (perf: about 36,000 page faults a second into [heap] during a download,
+ * under 1,000 with the pad). 16 MiB keeps them: 1 GiB down x1.095 and server CPU per GB x0.917
+ * (ten alternating pairs), for about 4 MB more base and 1.6 KiB more per idle connection.
+ */
+const HEAP_TOP_PAD_BYTES = 16 * 1024 * 1024;
 
 async function main(): Promise<void> {
   let opts: Options;
@@ -72,6 +80,7 @@ async function main(): Promise<void> {
   const password = opts.passwordFromFd3 ? readPassword(fail) : undefined;
   // the program gets fd 0, 1 and 2 only: nothing we inherited either
   closeInheritedFds();
+  if (native.available()) native.heapTopPad(HEAP_TOP_PAD_BYTES);
   const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
   // several event loops (worker threads) on one port, each with its own SO_REUSEPORT socket
   let loops = 1;

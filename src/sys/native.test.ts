@@ -1,4 +1,4 @@
-// Tests for the addon's typed surface: loading, fds, listenTcp, setIpOptionsNone, error shapes.
+// Tests for the addon's typed surface: loading, fds, listenTcp, setIpOptionsNone, heapTopPad, error shapes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync, readFileSync } from 'node:fs';
@@ -201,4 +201,12 @@ test('spawnChild reports the raw wait status and exec failures synchronously', a
     () => native.spawnChild({ file: '/nonexistent', argv: ['x'], env: [], fds: [] }),
     (err: unknown) => err instanceof SysError && err.code === 'ENOENT' && err.syscall === 'execve' && err.path === '/nonexistent',
   );
+});
+
+test('heapTopPad: glibc takes the pad; a negative or missing size is refused before mallopt', () => {
+  assert.equal(native.heapTopPad(16 * 1024 * 1024), true);
+  assert.throws(() => native.heapTopPad(-1), (err: unknown) => (err as NodeJS.ErrnoException).code === 'ERR_OUT_OF_RANGE');
+  assert.throws(() => (native.heapTopPad as (b?: number) => boolean)(), TypeError);
+  // glibc's default again, so the rest of this process runs as before
+  assert.equal(native.heapTopPad(128 * 1024), true);
 });

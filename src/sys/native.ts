@@ -82,6 +82,7 @@ export interface NativeAddon {
   close(fd: number): void;
   dup(fd: number): number;
   chroot(path: string): void;
+  heapTopPad(bytes: number): boolean;
   listenTcp(options: ListenTcpOptions): ListenTcpResult;
   setIpOptionsNone(fd: number): void;
   seqpacketPair(): [number, number];
@@ -310,6 +311,17 @@ export function seqpacketPair(): [number, number] {
 export function sendFds(fd: number, data: Buffer, fds: readonly number[]): void {
   const addon = loadNative();
   sys(() => addon.sendFds(fd, data, fds));
+}
+
+/**
+ * The free space glibc's heap keeps at its top when it shrinks, and asks the kernel for in addition
+ * when it grows (mallopt M_TOP_PAD, for the whole process). Its default, 128 KiB, gives the pages
+ * back after every burst of freed buffers and takes fresh zeroed pages for the next.
+ * @param bytes the pad
+ * @returns whether glibc took the setting (false under another C library)
+ */
+export function heapTopPad(bytes: number): boolean {
+  return loadNative().heapTopPad(bytes);
 }
 
 /**
