@@ -1,9 +1,12 @@
-/* sslserver_native: module init, Node-shaped errno errors, and the small fd calls Node lacks. */
+/* sslserver_native: module init, Node-shaped errno errors, and the small calls Node lacks (fds,
+ * chroot, glibc's heap pad). */
 #include "sslserver.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,7 +253,11 @@ static napi_value js_heap_top_pad(napi_env env, napi_callback_info info) {
     throw_arg(env, "ERR_OUT_OF_RANGE", "bytes must not be negative");
     return NULL;
   }
+#ifdef __GLIBC__
   napi_get_boolean(env, mallopt(M_TOP_PAD, bytes) == 1, &r);
+#else
+  napi_get_boolean(env, false, &r);
+#endif
   return r;
 }
 
