@@ -35,7 +35,8 @@ summary() {
     if [[ $cert == *+* ]]; then
       echo "perf: bench.py profile takes no +resume; --cpu-prof only"
     elif command -v perf >/dev/null; then
-      python3 "$shared/bench.py" profile --server "ours=$node --perf-basic-prof $server_js $args" --cert "$cert" \
+      # --perf-basic-prof also opens V8's log: keep it in the work directory, not in the clone
+      python3 "$shared/bench.py" profile --server "ours=$node --perf-basic-prof --no-logfile-per-isolate --logfile=$work/v8.log $server_js $args" --cert "$cert" \
         --conc "$conc" --duration "$duration" --out "$work/perf.jsonl" >/dev/null
       python3 - "$work/perf.jsonl" <<'EOF'
 import json, sys
