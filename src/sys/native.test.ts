@@ -207,6 +207,7 @@ test('heapTopPad: glibc takes the pad; a negative or missing size is refused bef
   assert.equal(native.heapTopPad(16 * 1024 * 1024), true);
   assert.throws(() => native.heapTopPad(-1), (err: unknown) => (err as NodeJS.ErrnoException).code === 'ERR_OUT_OF_RANGE');
   assert.throws(() => (native.heapTopPad as (b?: number) => boolean)(), TypeError);
-  // glibc's default again, so the rest of this process runs as before
+  // glibc's default pad again for the rest of this test process (setting it also fixed the mmap
+  // threshold, which no test here depends on)
   assert.equal(native.heapTopPad(128 * 1024), true);
 });
