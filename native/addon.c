@@ -261,6 +261,19 @@ static napi_value js_heap_top_pad(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* heapTrim() -> whether glibc gave pages back: malloc_trim(0), the free pages of every arena
+ * (the main heap above its top and inside it, the helper threads' heaps) returned to the kernel. */
+static napi_value js_heap_trim(napi_env env, napi_callback_info info) {
+  napi_value r;
+  (void)info;
+#ifdef __GLIBC__
+  napi_get_boolean(env, malloc_trim(0) == 1, &r);
+#else
+  napi_get_boolean(env, false, &r);
+#endif
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -269,6 +282,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "dup", NULL, js_dup, NULL, NULL, NULL, napi_enumerable, NULL },
     { "chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL },
     { "heapTopPad", NULL, js_heap_top_pad, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "heapTrim", NULL, js_heap_trim, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (spawn_init(env, exports) != napi_ok) return NULL;

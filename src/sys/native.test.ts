@@ -211,3 +211,10 @@ test('heapTopPad: glibc takes the pad; a negative or missing size is refused bef
   // threshold, which no test here depends on)
   assert.equal(native.heapTopPad(128 * 1024), true);
 });
+
+test('heapTrim: glibc answers whether pages went back, and the heap stays usable', () => {
+  const answer = native.heapTrim();
+  assert.equal(typeof answer, 'boolean');
+  const b = Buffer.allocUnsafeSlow(1 << 20).fill(7);
+  assert.equal(b[b.length - 1], 7);
+});

@@ -83,6 +83,7 @@ export interface NativeAddon {
   dup(fd: number): number;
   chroot(path: string): void;
   heapTopPad(bytes: number): boolean;
+  heapTrim(): boolean;
   listenTcp(options: ListenTcpOptions): ListenTcpResult;
   setIpOptionsNone(fd: number): void;
   seqpacketPair(): [number, number];
@@ -322,6 +323,15 @@ export function sendFds(fd: number, data: Buffer, fds: readonly number[]): void 
  */
 export function heapTopPad(bytes: number): boolean {
   return loadNative().heapTopPad(bytes);
+}
+
+/**
+ * Gives the free pages of every glibc heap back to the kernel (malloc_trim(0), for the whole
+ * process): those above the main heap's top pad and inside it, and the helper threads' heaps.
+ * @returns whether any memory went back (always false under another C library)
+ */
+export function heapTrim(): boolean {
+  return loadNative().heapTrim();
 }
 
 /**
