@@ -28,6 +28,7 @@ import { EventLoops, eventLoopCount } from '../server/event-loops';
 import type { EventLoopData } from '../server/event-loop-wire';
 import type { EventLoopShare } from '../server/server';
 import { allocateLoopMemory, loopShare, type LoopMemory } from '../server/loop-share';
+import { nativeHeapPolicy } from '../sys/heap-policy';
 import type { TlsMaterial } from '../tls/context';
 
 // Session ticket keys: 16 bytes of name, 16 of HMAC key, 16 of AES key (Node's ticketKeys)
@@ -35,14 +36,6 @@ const TICKET_KEY_BYTES = 48;
 
 // -3: the key password, up to a NUL byte or EOF; more than this is not a password
 const MAX_PASSWORD_BYTES = 4096;
-/**
- * Heap top pad (native.heapTopPad): a download's relay allocates a 64 KiB Buffer per pipe read and
- * V8 frees them in batches; with glibc's 128 KiB pad every batch went back to the kernel and came
- * back as fresh pages (perf: about 36,000 page faults a second into [heap] during a download,
- * under 1,000 with the pad). 16 MiB keeps them: 1 GiB down x1.095 and server CPU per GB x0.917
- * (ten alternating pairs), for about 4 MB more base and 1.6 KiB more per idle connection.
- */
-const HEAP_TOP_PAD_BYTES = 16 * 1024 * 1024;
 
 async function main(): Promise<void> {
   let opts: Options;
@@ -80,7 +73,6 @@ async function main(): Promise<void> {
   const password = opts.passwordFromFd3 ? readPassword(fail) : undefined;
   // the program gets fd 0, 1 and 2 only: nothing we inherited either
   closeInheritedFds();
-  if (native.available()) native.heapTopPad(HEAP_TOP_PAD_BYTES);
   const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
   // several event loops (worker threads) on one port, each with its own SO_REUSEPORT socket
   let loops = 1;
@@ -131,7 +123,8 @@ async function main(): Promise<void> {
     // started: at once, they have no session yet)
     share = loopShare(memory, config, loops, ticketKeys, () => void (eventLoops === undefined ? Promise.resolve() : eventLoops.whenIdle()).then(() => process.exit(0)));
   }
-  const server = new SslServer(config, log, baseTls, sep.password, loadMaterial, share);
+  const heap = nativeHeapPolicy();
+  const server = new SslServer(config, log, baseTls, sep.password, loadMaterial, heap === undefined ? share : { ...share, heap });
   process.on('SIGTERM', () => {
     server.terminate();
     eventLoops?.terminate();

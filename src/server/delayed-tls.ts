@@ -229,7 +229,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     await stopProgram();
     return { pid, status: STATUS_FAILED };
   }
-  const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs });
+  const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs, onBulkOutput: host.bulkOutput });
   if (end.kind !== 'done' && violation === undefined) {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);

@@ -10,6 +10,7 @@ import type { TlsSettings } from '../tls/settings';
 import type { EventLoopData, LoopOrder, LoopReport } from './event-loop-wire';
 import { SslServer } from './server';
 import { loopShare } from './loop-share';
+import { nativeHeapPolicy } from '../sys/heap-policy';
 
 async function main(): Promise<void> {
   const port = parentPort;
@@ -36,7 +37,9 @@ async function main(): Promise<void> {
       report({ kind: 'idle' });
       port.close();
     };
-    const server = new SslServer(data.config, new Log(data.verbosity), baseTls, data.password, loadMaterial, loopShare(data.memory, data.config, data.loops, data.ticketKeys, onIdle));
+    const heap = nativeHeapPolicy();
+    const share = loopShare(data.memory, data.config, data.loops, data.ticketKeys, onIdle);
+    const server = new SslServer(data.config, new Log(data.verbosity), baseTls, data.password, loadMaterial, heap === undefined ? share : { ...share, heap });
     port.on('message', (order: LoopOrder) => {
       if (order.kind === 'terminate') server.terminate();
       else if (order.kind === 'loaded' || order.kind === 'load-failed') {

@@ -14,6 +14,7 @@ import type { ServerConfig } from './config';
 import { handleConnection, type SessionHost } from './session';
 import { Lookups } from '../lookup/identify';
 import { resolverServersFromEnv } from '../lookup/resolver-servers';
+import type { HeapActivity } from '../sys/heap-policy';
 
 // Variables a rule may set to change the TLS set-up of its connections.
 const TLS_VARIABLES = ['CERTFILE', 'KEYFILE', 'CERTCHAINFILE', 'DHFILE', 'CIPHERS', 'CAFILE', 'CADIR', 'CCAFILE', 'VERIFYDEPTH'] as const;
@@ -42,6 +43,8 @@ export interface EventLoopShare {
   ticketKeys?: Buffer;
   /** Called once when SIGTERM was handled and the last session of this loop ended (default: exit 0). */
   onIdle?: () => void;
+  /** The network process's heap policy (src/sys/heap-policy.ts); every loop has its own. */
+  heap?: HeapActivity;
 }
 
 /** The server (or one event loop of it): owns its listener and every session's slot. */
@@ -56,6 +59,7 @@ export class SslServer implements SessionHost {
   private readonly _tlsConfigs = new Map<string, Promise<ServerTlsConfig>>();
   private readonly _contextOptions: ContextOptions;
   private readonly _onIdle: () => void;
+  private readonly _heap: HeapActivity | undefined;
 
   /**
    * @param config the start-up decisions
@@ -83,6 +87,7 @@ export class SslServer implements SessionHost {
       idle = true;
       onIdle();
     };
+    this._heap = share.heap;
     this._contextOptions = { ...contextOptionsFromEnv(config.baseEnv), ...(share.ticketKeys === undefined ? {} : { ticketKeys: share.ticketKeys }) };
     // never more than the fd limit leaves room for (e.g. under `ulimit -n 40`); the loops share
     // one fd table, so each gets its part of the budget and of the table
@@ -155,7 +160,10 @@ export class SslServer implements SessionHost {
     this._pauseOrResume();
     const ok = await got;
     this._pauseOrResume();
-    if (ok) this._logStatus();
+    if (ok) {
+      this._logStatus();
+      this._heap?.activity();
+    }
     return ok;
   }
 
@@ -163,6 +171,7 @@ export class SslServer implements SessionHost {
   tryAcquireProgram(): boolean {
     if (!this.programs.tryAcquire()) return false;
     this._logStatus();
+    this._heap?.activity();
     return true;
   }
 
@@ -175,8 +184,12 @@ export class SslServer implements SessionHost {
   releaseProgram(): void {
     this.programs.release();
     this._logStatus();
+    this._heap?.activity();
     this._pauseOrResume();
   }
+
+  /** SessionHost: a program's output passed another RELAY_BULK_BYTES. */
+  readonly bulkOutput = (): void => this._heap?.bulkOutput();
 
   /** SessionHost: a connection was released. */
   sessionEnded(): void {

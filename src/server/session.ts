@@ -48,6 +48,8 @@ export interface SessionHost {
   releaseProgram(): void;
   /** Called after a connection was released. */
   sessionEnded(): void;
+  /** A program's output passed another RELAY_BULK_BYTES (the relay's onBulkOutput). */
+  bulkOutput(): void;
 }
 
 /** An 'error' listener that only keeps an error from being thrown (each caller says why). */
@@ -380,7 +382,7 @@ async function afterHandshake(
 async function runProgram(host: SessionHost, tlsSocket: tls.TLSSocket, remoteIp: string, prog: RunningProgram): Promise<SessionEnd> {
   const { config, log } = host;
   const pid = prog.child.pid;
-  const end = await relay(tlsSocket, prog.io, { idleTimeoutMs: config.idleTimeoutMs, banner: config.banner });
+  const end = await relay(tlsSocket, prog.io, { idleTimeoutMs: config.idleTimeoutMs, banner: config.banner, onBulkOutput: host.bulkOutput });
   if (end.kind !== 'done') {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${remoteIp} for pid: ${pid} ${reason}`);

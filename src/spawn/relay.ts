@@ -16,6 +16,8 @@ export interface RelayOptions {
   lingerMs?: number;
   /** -B: written to the client before the program's output. */
   banner?: string;
+  /** Called each time the program's output passes another RELAY_BULK_BYTES. */
+  onBulkOutput?: () => void;
 }
 
 // After close_notify we keep reading a little so that unread client bytes do not turn our
@@ -31,6 +33,8 @@ const FLUSH_STALL_MS = 5000;
  * reading the program's stdout until they drain: two of the addon's 64 KiB reads.
  */
 export const OUTPUT_HIGH_WATER_BYTES = 128 * 1024;
+/** Output of a program past which it counts as a bulk transfer (see RelayOptions.onBulkOutput). */
+export const RELAY_BULK_BYTES = 1024 * 1024;
 
 /**
  * Copies client -> program stdin and program stdout -> client until the program closes its
@@ -50,6 +54,7 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     let flushTimer: NodeJS.Timeout | undefined;
     let outputEnded = false;
     let clientPaused = false;
+    let towardBulk = 0; // output bytes since onBulkOutput was last called
 
     const finish = (result: RelayEnd): void => {
       if (ended) return;
@@ -103,6 +108,11 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     io.start({
       output(chunk) {
         touch();
+        towardBulk += chunk.length;
+        if (towardBulk >= RELAY_BULK_BYTES) {
+          towardBulk = 0;
+          opts.onBulkOutput?.();
+        }
         // TLS completes every write a turn later, so write() says false for any read of 16 KiB
         // or more; pausing only past our own mark saves a watch stop and start per read
         if (client.write(chunk) || client.writableLength < OUTPUT_HIGH_WATER_BYTES) return;

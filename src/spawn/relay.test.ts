@@ -1,0 +1,44 @@
+// Tests for the relay's bulk-output calls, between a real TCP socket pair and a real program.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import * as native from '../sys/native';
+import { fdProgramIo } from './program-io';
+import { relay, RELAY_BULK_BYTES } from './relay';
+
+/** A connected pair over loopback: [our end for the relay, the peer]. */
+async function socketPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const peer = net.connect(port, '127.0.0.1');
+  const ours = await accepted;
+  server.close();
+  return [ours, peer];
+}
+
+/** Relays `bytes` of a program's output to a peer; returns the bulk calls and the bytes received. */
+async function download(bytes: number): Promise<{ calls: number; received: number; end: string }> {
+  const [ours, peer] = await socketPair();
+  const [inR, inW] = native.pipe();
+  const [outR, outW] = native.pipe();
+  const child = spawn('head', ['-c', String(bytes), '/dev/zero'], { stdio: [inR, outW, 'inherit'] });
+  native.close(inR);
+  native.close(outW);
+  let received = 0;
+  peer.on('data', (c: Buffer) => (received += c.length));
+  peer.on('end', () => peer.end());
+  let calls = 0;
+  const end = await relay(ours, fdProgramIo(inW, outR), { idleTimeoutMs: 10_000, lingerMs: 100, onBulkOutput: () => calls++ });
+  await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  return { calls, received, end: end.kind };
+}
+
+test('onBulkOutput: once per RELAY_BULK_BYTES of the program\'s output, none below it', async () => {
+  const big = await download(3 * RELAY_BULK_BYTES + 1000);
+  assert.deepEqual(big, { calls: 3, received: 3 * RELAY_BULK_BYTES + 1000, end: 'done' });
+  const small = await download(RELAY_BULK_BYTES - 1);
+  assert.deepEqual(small, { calls: 0, received: RELAY_BULK_BYTES - 1, end: 'done' });
+});
