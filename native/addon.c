@@ -261,8 +261,9 @@ static napi_value js_heap_top_pad(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* heapTrim() -> whether glibc gave pages back: malloc_trim(0), the free pages of every arena
- * (the main heap above its top and inside it, the helper threads' heaps) returned to the kernel. */
+/* heapTrim() -> whether glibc gave pages back: malloc_trim(0), the main heap's free top and the
+ * free pages inside every arena returned to the kernel (a thread arena's free top is not: glibc
+ * trims that only when freeing into it). */
 static napi_value js_heap_trim(napi_env env, napi_callback_info info) {
   napi_value r;
   (void)info;

@@ -123,8 +123,7 @@ async function main(): Promise<void> {
     // started: at once, they have no session yet)
     share = loopShare(memory, config, loops, ticketKeys, () => void (eventLoops === undefined ? Promise.resolve() : eventLoops.whenIdle()).then(() => process.exit(0)));
   }
-  const heap = nativeHeapPolicy();
-  const server = new SslServer(config, log, baseTls, sep.password, loadMaterial, heap === undefined ? share : { ...share, heap });
+  const server = new SslServer(config, log, baseTls, sep.password, loadMaterial, { ...share, heap: nativeHeapPolicy() });
   process.on('SIGTERM', () => {
     server.terminate();
     eventLoops?.terminate();

@@ -37,9 +37,8 @@ async function main(): Promise<void> {
       report({ kind: 'idle' });
       port.close();
     };
-    const heap = nativeHeapPolicy();
-    const share = loopShare(data.memory, data.config, data.loops, data.ticketKeys, onIdle);
-    const server = new SslServer(data.config, new Log(data.verbosity), baseTls, data.password, loadMaterial, heap === undefined ? share : { ...share, heap });
+    const share = { ...loopShare(data.memory, data.config, data.loops, data.ticketKeys, onIdle), heap: nativeHeapPolicy() };
+    const server = new SslServer(data.config, new Log(data.verbosity), baseTls, data.password, loadMaterial, share);
     port.on('message', (order: LoopOrder) => {
       if (order.kind === 'terminate') server.terminate();
       else if (order.kind === 'loaded' || order.kind === 'load-failed') {

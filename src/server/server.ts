@@ -43,8 +43,8 @@ export interface EventLoopShare {
   ticketKeys?: Buffer;
   /** Called once when SIGTERM was handled and the last session of this loop ended (default: exit 0). */
   onIdle?: () => void;
-  /** The network process's heap policy (src/sys/heap-policy.ts); every loop has its own. */
-  heap?: HeapActivity;
+  /** The network process's heap policy (src/sys/heap-policy.ts; none without the addon); every loop has its own. */
+  heap?: HeapActivity | undefined;
 }
 
 /** The server (or one event loop of it): owns its listener and every session's slot. */
@@ -160,31 +160,27 @@ export class SslServer implements SessionHost {
     this._pauseOrResume();
     const ok = await got;
     this._pauseOrResume();
-    if (ok) {
-      this._logStatus();
-      this._heap?.activity();
-    }
+    if (ok) this._programSlotsChanged();
     return ok;
   }
 
   /** SessionHost: a free program slot, taken without waiting, when nobody is in line. */
   tryAcquireProgram(): boolean {
     if (!this.programs.tryAcquire()) return false;
-    this._logStatus();
-    this._heap?.activity();
+    this._programSlotsChanged();
     return true;
   }
 
-  /** The `status: N/LIMIT` line after a program slot was taken or freed. */
-  private _logStatus(): void {
+  /** A program slot was taken or freed: the `status: N/LIMIT` line, and activity for the heap policy. */
+  private _programSlotsChanged(): void {
     this.log.logStatus(this.programs.running, this.programs.limit, this.limits.maxConIp);
+    this._heap?.activity();
   }
 
   /** SessionHost: a program ended; its slot goes to the next connection in line. */
   releaseProgram(): void {
     this.programs.release();
-    this._logStatus();
-    this._heap?.activity();
+    this._programSlotsChanged();
     this._pauseOrResume();
   }
 

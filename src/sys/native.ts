@@ -326,8 +326,9 @@ export function heapTopPad(bytes: number): boolean {
 }
 
 /**
- * Gives the free pages of every glibc heap back to the kernel (malloc_trim(0), for the whole
- * process): those above the main heap's top pad and inside it, and the helper threads' heaps.
+ * Gives free glibc heap pages back to the kernel (malloc_trim(0), for the whole process): the
+ * main heap's free top, whatever the pad, and the free pages inside every arena (not a thread
+ * arena's free top, which glibc trims only when freeing into it, keeping the pad).
  * @returns whether any memory went back (always false under another C library)
  */
 export function heapTrim(): boolean {
