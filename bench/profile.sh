@@ -5,6 +5,8 @@
 #     1. perf over the server's whole process tree (../shared/bench/bench.py profile; the server
 #        runs with --perf-basic-prof so JIT frames have names): shares by process and library,
 #        top symbols;
+#        then microseconds per connection by layer (bench/perf-layers.py), next to the same
+#        profile of PEER when set (e.g. PEER=node-tls-floor: what Node's TLS alone costs);
 #     2. node --cpu-prof of the server under the same load (bench.py rate): JS self time by
 #        function and file, inclusive time of our functions (bench/cpuprofile-summary.py).
 #   bulk: --cpu-prof only, for BYTES (256 MiB) up and then down (bench.py bulk).
@@ -28,6 +30,15 @@ chmod 755 "$work" && mkdir -m 1777 "$work/cpuprof"
 [ -f "$server_js" ] || { echo "profile: $server_js not found (npm run build)" >&2; exit 111; }
 python3 "$shared/bench.py" build >&2
 
+# PERF_DATA:CONN_PER_S of the last record of a bench.py profile output
+perf_run() {
+  python3 - "$1" <<'EOF'
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
+print(f"{r['perf_data']}:{r['conn_per_s']}")
+EOF
+}
+
 summary() {
   echo "profile: $what, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), server $server_js"
   if [ "$what" = rate ]; then
@@ -50,6 +61,17 @@ print("perf top_symbols (top 25):")
 for pct, comm, sym in r["top_symbols"][:25]:
     print(f"  {pct:5.1f}%  {comm:10} {sym[:110]}")
 EOF
+      # by layer, per connection, next to the same profile of a peer (PEER, e.g. node-tls-floor)
+      layers=("ours=$(perf_run "$work/perf.jsonl")")
+      if [ -n "${PEER:-}" ]; then
+        python3 "$shared/bench.py" profile --server "$PEER" --cert "$cert" --conc "$conc" \
+          --duration "$duration" --out "$work/peer.jsonl" >/dev/null
+        layers+=("$PEER=$(perf_run "$work/peer.jsonl")")
+      fi
+      # the run's last seconds: past the warm-up's compiles, before the server stops
+      window=$(awk -v d="$duration" 'BEGIN { print (d >= 2 ? d - 1 : d / 2) }')
+      echo "perf by layer, the last $window s of the run:"
+      python3 bench/perf-layers.py --seconds "$window" "${layers[@]}"
     else
       echo "perf: not installed (Debian package linux-perf); --cpu-prof only"
     fi
