@@ -38,7 +38,7 @@ export interface HeapActivity {
  * inside the heaps as well, which glibc's trimming at free time never does.
  *
  * The quiet test is two waits of `quietMs`: the first ends when no activity() came for that
- * long; the second measures the event loop, and a loop busy QUIET_UTILIZATION or more (a
+ * long; the second measures the event loop, and a loop busy `quietUtilization` or more of it (a
  * session still moving data) calls it off until the next activity(). After a trim nothing runs
  * until the next activity(); the timer never keeps the process alive.
  */
@@ -50,6 +50,7 @@ export class HeapPolicy implements HeapActivity {
   constructor(
     private readonly control: HeapControl,
     private readonly quietMs = QUIET_MS,
+    private readonly quietUtilization = QUIET_UTILIZATION,
   ) {}
 
   activity(): void {
@@ -82,7 +83,7 @@ export class HeapPolicy implements HeapActivity {
     }
     const busy = performance.eventLoopUtilization(this.measuring).utilization;
     this.measuring = undefined;
-    if (busy >= QUIET_UTILIZATION) return;
+    if (busy >= this.quietUtilization) return;
     if (this.padded) {
       this.control.setTopPad(DEFAULT_TOP_PAD_BYTES);
       this.padded = false;
