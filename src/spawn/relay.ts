@@ -54,7 +54,7 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     let flushTimer: NodeJS.Timeout | undefined;
     let outputEnded = false;
     let clientPaused = false;
-    let towardBulk = 0; // output bytes since onBulkOutput was last called
+    let towardBulk = 0; // output bytes past the last whole RELAY_BULK_BYTES (one call each)
 
     const finish = (result: RelayEnd): void => {
       if (ended) return;
@@ -109,8 +109,9 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
       output(chunk) {
         touch();
         towardBulk += chunk.length;
-        if (towardBulk >= RELAY_BULK_BYTES) {
-          towardBulk = 0;
+        // one call per whole RELAY_BULK_BYTES, whatever the reads' sizes: the overshoot counts on
+        while (towardBulk >= RELAY_BULK_BYTES) {
+          towardBulk -= RELAY_BULK_BYTES;
           opts.onBulkOutput?.();
         }
         // TLS completes every write a turn later, so write() says false for any read of 16 KiB
