@@ -19,21 +19,27 @@ async function socketPair(): Promise<[net.Socket, net.Socket]> {
   return [ours, peer];
 }
 
-/** Relays `bytes` of a program's output to a peer; returns the bulk calls and the bytes received. */
-async function download(bytes: number): Promise<{ calls: number; received: number; end: string }> {
+/** Relays what `io` gives to a peer over loopback; returns the bulk calls, the bytes the peer got, how it ended. */
+async function relayToPeer(io: ProgramIo): Promise<{ calls: number; received: number; end: string }> {
   const [ours, peer] = await socketPair();
+  let received = 0;
+  peer.on('data', (c: Buffer) => (received += c.length));
+  peer.on('end', () => peer.end());
+  let calls = 0;
+  const end = await relay(ours, io, { idleTimeoutMs: 10_000, lingerMs: 100, onBulkOutput: () => calls++ });
+  return { calls, received, end: end.kind };
+}
+
+/** Relays `bytes` of a real program's output (`head -c`) to a peer. */
+async function download(bytes: number): Promise<{ calls: number; received: number; end: string }> {
   const [inR, inW] = native.pipe();
   const [outR, outW] = native.pipe();
   const child = spawn('head', ['-c', String(bytes), '/dev/zero'], { stdio: [inR, outW, 'inherit'] });
   native.close(inR);
   native.close(outW);
-  let received = 0;
-  peer.on('data', (c: Buffer) => (received += c.length));
-  peer.on('end', () => peer.end());
-  let calls = 0;
-  const end = await relay(ours, fdProgramIo(inW, outR), { idleTimeoutMs: 10_000, lingerMs: 100, onBulkOutput: () => calls++ });
+  const result = await relayToPeer(fdProgramIo(inW, outR));
   await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
-  return { calls, received, end: end.kind };
+  return result;
 }
 
 test('onBulkOutput: once per RELAY_BULK_BYTES of the program\'s output, none below it', async () => {
@@ -68,12 +74,6 @@ test('onBulkOutput counts every byte: reads that do not divide RELAY_BULK_BYTES 
     [3 * RELAY_BULK_BYTES - 1, 99_999, 2],
     [2 * RELAY_BULK_BYTES, 2 * RELAY_BULK_BYTES, 2], // one read past two marks: two calls
   ] as const) {
-    const [ours, peer] = await socketPair();
-    let received = 0;
-    peer.on('data', (c: Buffer) => (received += c.length));
-    peer.on('end', () => peer.end());
-    let calls = 0;
-    const end = await relay(ours, chunkedOutput(total, size), { idleTimeoutMs: 10_000, lingerMs: 100, onBulkOutput: () => calls++ });
-    assert.deepEqual({ calls, received, end: end.kind }, { calls: expected, received: total, end: 'done' });
+    assert.deepEqual(await relayToPeer(chunkedOutput(total, size)), { calls: expected, received: total, end: 'done' });
   }
 });
