@@ -64,15 +64,16 @@ def perf(args):
 
 
 def profile(data, conn_per_s, seconds):
-    freq = 0
-    for m in re.finditer(r"sample_freq=(\d+)", perf(["evlist", "-F", "-i", data])):
-        freq = int(m.group(1))
-    if not freq:
+    # the header has both: the sampling frequency and the time of the last sample
+    header = perf(["report", "-i", data, "--header-only"])
+    freq_m = re.search(r"sample_freq\s*\}?\s*=\s*(\d+)", header)
+    last_m = re.search(r"time of last sample\s*:\s*([\d.]+)", header)
+    if not freq_m:
         raise SystemExit(f"perf-layers: no sample frequency in {data} (recorded with -F?)")
-    times = [float(t.rstrip(":")) for t in perf(["script", "-i", data, "-F", "time"]).split()]
-    if not times:
+    if not last_m:
         raise SystemExit(f"perf-layers: no samples in {data}")
-    end = max(times) - SETTLE_S
+    freq = int(freq_m.group(1))
+    end = float(last_m.group(1)) - SETTLE_S
     window = f"{end - seconds:.6f},{end:.6f}"
     report = perf(["report", "-i", data, "--time", window, "--sort", "comm,dso,sym", "--stdio",
                    "--no-children", "-q", "-t", "|", "-F", "sample,comm,dso,sym"])
