@@ -212,3 +212,66 @@ test('[fd] records handed over by separate callbacks of one loop turn go to the 
     io.destroy(); // on a failure too: the program sees EOF and exits
   }
 });
+
+for (const kind of ['fd', 'stream'] as const) {
+  test(`[${kind}] transient bytes: the caller reuses its buffer after every call, and the program gets what each call passed`, async () => {
+    const { io, exited } = start(kind, ['cat']);
+    let onDrain: (() => void) | undefined;
+    const { out, done } = collect(io, { inputDrain: () => onDrain?.() });
+    // one reused buffer, as TLS's read buffer: refilled before each call
+    const landing = Buffer.alloc(16 * 1024);
+    const sent = createHash('sha256');
+    for (let i = 0; i < 256; i++) {
+      const bytes = randomBytes(1 + ((i * 7919) % landing.length));
+      bytes.copy(landing);
+      sent.update(bytes);
+      if (!io.writeInput(landing.subarray(0, bytes.length), true)) await within(new Promise<void>((r) => (onDrain = r)), 'inputDrain');
+      landing.fill(0xee); // the caller's next use of its buffer
+      // several calls per turn, as several records of one socket read
+      if (i % 4 === 3) await tick();
+    }
+    io.endInput();
+    await within(done, 'outputEnd');
+    assert.equal(await within(exited, 'cat exit'), 0);
+    assert.equal(sha(Buffer.concat(out)), sent.digest('hex'));
+  });
+}
+
+test('[fd] the stage is shared, never its bytes: what a full pipe left queued survives other relays reusing the stage', async (t) => {
+  // the first program reads nothing for a while: most of what it is sent stays queued, past the
+  // turn whose flush lent it the stage; the second reads at once, and its input reuses the stage
+  const slow = start('fd', ['sh', '-c', 'sleep 0.5; exec cat']);
+  t.after(() => slow.child.kill('SIGKILL'));
+  const fast = start('fd', ['cat']);
+  const slowOut = collect(slow.io);
+  let onFastDrain: (() => void) | undefined;
+  const fastOut = collect(fast.io, { inputDrain: () => onFastDrain?.() });
+  const landing = Buffer.alloc(16 * 1024);
+  const slowData = randomBytes(12 * landing.length); // past the pipe's 64 KiB, within the stage
+  for (let off = 0; off < slowData.length; off += landing.length) {
+    slowData.copy(landing, 0, off, off + landing.length);
+    slow.io.writeInput(landing, true);
+  }
+  landing.fill(0xee);
+  await tick();
+  await tick();
+  const fastSent = createHash('sha256');
+  // 8 records a turn: over the regions the slow program's queue was lent
+  for (let turn = 0; turn < 20; turn++) {
+    let more = true;
+    for (let r = 0; r < 8; r++) {
+      randomBytes(landing.length).copy(landing);
+      fastSent.update(landing);
+      more = fast.io.writeInput(landing, true);
+    }
+    if (!more) await within(new Promise<void>((r) => (onFastDrain = r)), 'inputDrain');
+    await tick();
+  }
+  fast.io.endInput();
+  slow.io.endInput();
+  await within(Promise.all([slowOut.done, fastOut.done]), 'both outputs end');
+  assert.equal(sha(Buffer.concat(fastOut.out)), fastSent.digest('hex'));
+  assert.equal(sha(Buffer.concat(slowOut.out)), sha(slowData), 'the slow program got other bytes than it was sent');
+  assert.equal(await within(slow.exited, 'exit'), 0);
+  assert.equal(await within(fast.exited, 'exit'), 0);
+});

@@ -30,14 +30,55 @@ export interface ProgramIo {
   resumeOutput(): void;
   /**
    * Queues bytes for the program's stdin (dropped after an input error or `endInput`).
+   * @param transient the bytes are valid only during the call (a reused read buffer): what is
+   *   queued is a copy
    * @returns false when the queue is over its high-water mark: wait for `inputDrain`
    */
-  writeInput(chunk: Buffer): boolean;
+  writeInput(chunk: Buffer, transient?: boolean): boolean;
   /** EOF on the program's stdin once the queue is written. */
   endInput(): void;
   /** Closes both ends now; no handler is called after this. */
   destroy(): void;
 }
+
+/** Bytes of one thread's input stage (see InputStage): a few connections' socket reads. */
+export const INPUT_STAGE_BYTES = 256 * 1024;
+
+/**
+ * Where transient client bytes (TLS records read into a reused buffer) wait for their flush
+ * within the same turn of the loop: one stage per thread, shared by its relays, and reused
+ * while it is warm in the cache (a fresh Buffer per record or per turn costs most of what the
+ * reused read buffer saves). A region is lent to an io until that io's flush, which copies out
+ * whatever the pipe did not take, or its close; the stage starts over once no io holds any of
+ * it. When it is full, or an io is waiting for its pipe, bytes are copied into a Buffer of
+ * their own instead.
+ */
+class InputStage {
+  private buf: Buffer | undefined = undefined;
+  private used = 0;
+  private holders = 0;
+
+  /** A copy of `bytes` in the stage, or undefined when it has no room; the caller holds the stage. */
+  take(bytes: Buffer): Buffer | undefined {
+    this.buf ??= Buffer.allocUnsafe(INPUT_STAGE_BYTES);
+    if (this.used + bytes.length > this.buf.length) return undefined;
+    const region = this.buf.subarray(this.used, this.used + bytes.length);
+    bytes.copy(region);
+    this.used += bytes.length;
+    return region;
+  }
+
+  hold(): void {
+    this.holders++;
+  }
+
+  /** The caller no longer refers to any region it took. */
+  release(): void {
+    if (--this.holders === 0) this.used = 0;
+  }
+}
+
+const inputStage = new InputStage();
 
 /**
  * The native path: our ends as fds, watched on this loop by the addon. Client records that
@@ -64,6 +105,8 @@ class FdProgramIo implements ProgramIo {
   private flushQueued = false;
   private waitingWritable = false;
   private ending = false;
+  /** Some of the queue is in the thread's input stage (until the flush or close). */
+  private holdsStage = false;
   private readonly flushNow = (): void => {
     this.flushQueued = false;
     this.flush();
@@ -103,8 +146,9 @@ class FdProgramIo implements ProgramIo {
     native.pipeWatch(this.outFd, native.PIPE_READ);
   }
 
-  writeInput(chunk: Buffer): boolean {
+  writeInput(chunk: Buffer, transient = false): boolean {
     if (!this.inOpen || this.ending) return true;
+    if (transient) chunk = this.keep(chunk);
     this.queue.push(chunk);
     this.queued += chunk.length;
     if (!this.flushQueued && !this.waitingWritable) {
@@ -144,6 +188,25 @@ class FdProgramIo implements ProgramIo {
     else this.failInput();
   }
 
+  /** A copy of transient bytes: in the stage when this turn's flush is due, else its own. */
+  private keep(bytes: Buffer): Buffer {
+    // waiting for the pipe: the bytes may wait long, and would hold the stage for every relay
+    if (this.waitingWritable) return Buffer.from(bytes);
+    if (!this.holdsStage) {
+      inputStage.hold();
+      this.holdsStage = true;
+    }
+    return inputStage.take(bytes) ?? Buffer.from(bytes);
+  }
+
+  /** Lets go of the stage: what the queue still has of it is copied out first. */
+  private leaveStage(): void {
+    if (!this.holdsStage) return;
+    this.holdsStage = false;
+    if (this.queued > 0) this.queue = this.queue.map((b) => Buffer.from(b));
+    inputStage.release();
+  }
+
   private flush(): void {
     if (!this.inOpen) return;
     while (this.queued > 0) {
@@ -155,6 +218,7 @@ class FdProgramIo implements ProgramIo {
       if (n === 0) break;
       this.consume(n);
     }
+    this.leaveStage();
     if (this.queued > 0) {
       if (!this.waitingWritable) {
         this.waitingWritable = true;
@@ -196,6 +260,7 @@ class FdProgramIo implements ProgramIo {
     this.inOpen = false;
     this.queue = [];
     this.queued = 0;
+    this.leaveStage();
     native.pipeClose(this.inFd);
   }
 
@@ -240,8 +305,9 @@ export function streamProgramIo(stdin: Writable, stdout: Readable): ProgramIo {
     },
     pauseOutput: () => stdout.pause(),
     resumeOutput: () => stdout.resume(),
-    writeInput(chunk) {
+    writeInput(chunk, transient = false) {
       if (inFailed || stdin.writableEnded) return true;
+      if (transient) chunk = Buffer.from(chunk);
       if (!corked) {
         corked = true;
         stdin.cork();
