@@ -1,0 +1,123 @@
+// A server-side TLSSocket over an accepted connection that hands decrypted bytes to a reader in
+// one reused buffer (Node's `onread`) instead of a new Buffer and a stream push per record.
+import type net from 'node:net';
+import * as tls from 'node:tls';
+import * as native from '../sys/native';
+
+/**
+ * Gets the decrypted bytes of one TLS record (or part of one). They are valid only during the
+ * call: a reader copies what it keeps before it returns.
+ */
+export type RecordReader = (bytes: Buffer) => void;
+
+/** What the session needs of the server's TLS settings. */
+export interface ServerSocketOptions {
+  readonly secureContext: tls.SecureContext;
+  readonly requestCert: boolean;
+}
+
+/** A server-side TLS socket whose decrypted bytes go to a reader. */
+export interface ServerTlsSocket {
+  readonly socket: tls.TLSSocket;
+  /**
+   * Where the decrypted bytes go from now on; the bytes held until now (at most about
+   * HELD_HIGH_WATER_BYTES: reading pauses past it) go first. Backpressure is the socket's own
+   * pause() and resume(). Call once.
+   */
+  read(reader: RecordReader): void;
+}
+
+/**
+ * Bytes that come before there is a reader (a client that talks first while its program is
+ * started, or waits for a -c slot), past which the socket stops reading: a net.Socket's own
+ * readable high-water mark, as when these bytes waited in the TLSSocket's stream buffer.
+ */
+export const HELD_HIGH_WATER_BYTES = 16 * 1024;
+
+// OpenSSL hands over at most one 16 KiB record per callback (TLSWrap::ClearOut), and a reader
+// copies what it keeps before returning, so one buffer serves every connection of this thread
+const LANDING_BYTES = 16 * 1024;
+let landing: Buffer | undefined;
+
+type TlsHandle = { open?: (fd: number) => number; receive?: (bytes: Buffer) => void };
+
+/**
+ * Makes the TLS socket for an accepted connection: on a dup of its fd, with `onread` (which Node
+ * takes only for a TLSSocket that owns its handle, not one that wraps a net.Socket); the
+ * accepted socket, once the bytes it already read are taken over, is destroyed (the connection
+ * stays, on the dup). Returns undefined when that cannot be done (no addon, no fd, out of fds):
+ * the caller wraps the socket the ordinary way, `new TLSSocket(socket, ...)`, then.
+ */
+export function serverTlsOver(raw: net.Socket, options: ServerSocketOptions): ServerTlsSocket | undefined {
+  if (!native.available()) return undefined;
+  const rawFd = (raw as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (rawFd === undefined || rawFd < 0) return undefined;
+  let fd: number;
+  try {
+    fd = native.dup(rawFd);
+  } catch {
+    return undefined; // EMFILE: the ordinary wrap needs no second fd
+  }
+  const reading = new RecordRouter();
+  landing ??= Buffer.allocUnsafe(LANDING_BYTES);
+  const socket = new tls.TLSSocket(null as unknown as net.Socket, {
+    isServer: true,
+    secureContext: options.secureContext,
+    requestCert: options.requestCert,
+    rejectUnauthorized: false,
+    // as a wrapping TLSSocket takes the accepted socket's: the client's close_notify must not end our side
+    allowHalfOpen: raw.allowHalfOpen,
+    onread: { buffer: landing, callback: reading.onRead },
+  } as tls.TLSSocketOptions);
+  reading.socket = socket;
+  const handle = (socket as unknown as { _handle?: TlsHandle })._handle;
+  if (handle?.open === undefined || handle.receive === undefined || handle.open(fd) !== 0) {
+    // not the Node this was built against: close ours, leave the connection to the caller
+    socket.destroy();
+    native.close(fd);
+    return undefined;
+  }
+  // bytes the accepted socket read already (the early-EOF watch) are the first TLS input
+  for (let chunk = raw.read() as Buffer | null; chunk !== null; chunk = raw.read() as Buffer | null) handle.receive(chunk);
+  raw.destroy();
+  // a TLSSocket made without a socket counts as connecting (tls.connect's case) and would wait
+  // for a 'connect' before it reads; this one is connected
+  (socket as unknown as { connecting: boolean }).connecting = false;
+  return { socket, read: (reader) => reading.start(reader) };
+}
+
+/** Routes each record's bytes to the reader, or holds copies until there is one. */
+class RecordRouter {
+  socket: tls.TLSSocket | undefined = undefined;
+  private reader: RecordReader | undefined = undefined;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private pausedToHold = false;
+
+  readonly onRead = (nread: number, buf: Buffer): void => {
+    const bytes = buf.subarray(0, nread);
+    if (this.reader !== undefined) {
+      this.reader(bytes);
+      return;
+    }
+    this.held.push(Buffer.from(bytes));
+    this.heldBytes += nread;
+    if (this.heldBytes >= HELD_HIGH_WATER_BYTES && !this.pausedToHold) {
+      this.pausedToHold = true;
+      this.socket?.pause();
+    }
+  };
+
+  start(reader: RecordReader): void {
+    this.reader = reader;
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    // resumed first: the reader may pause again as it takes the held bytes
+    if (this.pausedToHold) {
+      this.pausedToHold = false;
+      this.socket?.resume();
+    }
+    for (const chunk of held) reader(chunk);
+  }
+}
