@@ -12,6 +12,7 @@ import { runDelayedTls } from './delayed-tls';
 import { safeText } from '../env/safe-text';
 import { sslEnv } from '../tls/ssl-env';
 import type { ServerTlsConfig } from '../tls/context';
+import { serverTlsOver, type ServerTlsSocket } from '../tls/server-socket';
 import { startProgram, type RunningProgram } from '../spawn/program';
 import { relay } from '../spawn/relay';
 import { EXIT_GRACE_MS, stopProgram } from '../spawn/stop';
@@ -280,15 +281,18 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       return runDelayedTls.bind(undefined, { host, socket, info, env: programEnv(config, ruleEnv, info), tlsConfig, certHostName: ids.paranoidRejected ? info.remoteIp : info.remoteHost });
     }
 
-    // the early-EOF watch stops here: what it buffered (at most a high-water mark) is handed to
-    // OpenSSL by TLSSocket's constructor, which reads the socket's buffer first
+    // the early-EOF watch stops here: what it buffered (at most a high-water mark) is OpenSSL's
+    // first input (serverTlsOver, or TLSSocket's constructor, takes the socket's buffer first)
     unwatch?.();
-    const wrapped = new tls.TLSSocket(socket, {
-      isServer: true,
-      secureContext: tlsConfig.secureContext,
-      requestCert: tlsConfig.requestCert,
-      rejectUnauthorized: false,
-    });
+    const own = serverTlsOver(socket, tlsConfig);
+    const wrapped =
+      own?.socket ??
+      new tls.TLSSocket(socket, {
+        isServer: true,
+        secureContext: tlsConfig.secureContext,
+        requestCert: tlsConfig.requestCert,
+        rejectUnauthorized: false,
+      });
     phase.tlsSocket = wrapped;
     // reported through the handshake or the relay; a module-level function, as a closure here
     // would keep serve's scope alive as long as the socket
@@ -301,7 +305,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       return { pid: serverPid, status: STATUS_FAILED };
     }
     endPhase();
-    return afterHandshake.bind(undefined, host, wrapped, tlsConfig, info, ruleEnv, ids.paranoidRejected, slot);
+    return afterHandshake.bind(undefined, host, wrapped, own?.read, tlsConfig, info, ruleEnv, ids.paranoidRejected, slot);
   } finally {
     endPhase();
   }
@@ -311,6 +315,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
 async function afterHandshake(
   host: SessionHost,
   tlsSocket: tls.TLSSocket,
+  readInto: ServerTlsSocket['read'] | undefined,
   tlsConfig: ServerTlsConfig,
   info: ConnectionInfo,
   ruleEnv: ReadonlyMap<string, string>,
@@ -375,14 +380,20 @@ async function afterHandshake(
     if (tlsConfig.clientCert !== 'none') log.logClientCertOk(info.remoteIp, pid);
     log.logTlsAccept(pid, protocolCipher);
   }
-  return runProgram.bind(undefined, host, tlsSocket, info.remoteIp, prog);
+  return runProgram.bind(undefined, host, tlsSocket, readInto, info.remoteIp, prog);
 }
 
 /** The relay between client and program, then the program's end (SIGTERM if it outlives the session). */
-async function runProgram(host: SessionHost, tlsSocket: tls.TLSSocket, remoteIp: string, prog: RunningProgram): Promise<SessionEnd> {
+async function runProgram(
+  host: SessionHost,
+  tlsSocket: tls.TLSSocket,
+  readInto: ServerTlsSocket['read'] | undefined,
+  remoteIp: string,
+  prog: RunningProgram,
+): Promise<SessionEnd> {
   const { config, log } = host;
   const pid = prog.child.pid;
-  const end = await relay(tlsSocket, prog.io, { idleTimeoutMs: config.idleTimeoutMs, banner: config.banner, onBulkOutput: host.bulkOutput });
+  const end = await relay(tlsSocket, prog.io, { idleTimeoutMs: config.idleTimeoutMs, banner: config.banner, onBulkOutput: host.bulkOutput, readInto });
   if (end.kind !== 'done') {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${remoteIp} for pid: ${pid} ${reason}`);
@@ -394,8 +405,8 @@ async function runProgram(host: SessionHost, tlsSocket: tls.TLSSocket, remoteIp:
 }
 
 /**
- * Waits in line for a program slot (-c) until the client leaves. What it sends meanwhile stays in
- * TLSSocket's buffer (bounded by its high-water mark).
+ * Waits in line for a program slot (-c) until the client leaves. What it sends meanwhile is held
+ * (server-socket's HELD_HIGH_WATER_BYTES, or TLSSocket's buffer: both bounded, then unread).
  */
 async function waitForProgramSlot(host: SessionHost, tlsSocket: tls.TLSSocket): Promise<boolean> {
   const left = new AbortController();

@@ -18,6 +18,11 @@ export interface RelayOptions {
   banner?: string;
   /** Called each time the program's output passes another RELAY_BULK_BYTES. */
   onBulkOutput?: () => void;
+  /**
+   * The client's bytes come through the reader this is given (valid only during each call; see
+   * tls/server-socket) instead of as 'data' events. Pausing and resuming stay the client's.
+   */
+  readInto?: (reader: (bytes: Buffer) => void) => void;
 }
 
 // After close_notify we keep reading a little so that unread client bytes do not turn our
@@ -134,12 +139,14 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     });
 
     // client -> program
-    client.on('data', (chunk: Buffer) => {
+    const input = (chunk: Buffer, transient: boolean): void => {
       touch();
-      if (io.writeInput(chunk)) return; // dropped by io after an input error or endInput
+      if (io.writeInput(chunk, transient)) return; // dropped by io after an input error or endInput
       clientPaused = true;
       client.pause();
-    });
+    };
+    if (opts.readInto !== undefined) opts.readInto((bytes) => input(bytes, true));
+    else client.on('data', (chunk: Buffer) => input(chunk, false));
     const onClientEnd = (): void => {
       io.endInput(); // close_notify -> EOF on the program's stdin
       watchFlush();
