@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// What reading a TLS upload costs a Node server, by how the decrypted records are taken: one
+// 1 GiB upload from a Node TLS client over loopback, nothing done with the bytes, the server's
+// CPU per GB. The design note on src/tls/server-socket.ts cites it.
+//   node bench/tls-read-cost.js MODE [BYTES]    (run as root or any user; needs `npm run build`)
+// MODE:
+//   wrapped       new TLSSocket(acceptedSocket), 'data' events: a new Buffer per record
+//   onread        a TLSSocket owning a handle on a dup of the accepted fd, `onread` into one buffer
+//   stage         onread, each record copied into a 64 KiB stage reused every turn (our relay)
+//   fresh-turn    onread, each record copied into a 64 KiB Buffer allocated every turn
+//   fresh-record  onread, each record copied into a Buffer of its own
+// Prints one JSON line: mode, bytes, MB/s, server CPU s per GB.
+'use strict';
+const net = require('node:net');
+const tls = require('node:tls');
+const { execFileSync, spawn } = require('node:child_process');
+const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const native = require('../dist/src/sys/native.js');
+
+const MODES = ['wrapped', 'onread', 'stage', 'fresh-turn', 'fresh-record'];
+const mode = process.argv[2];
+const bytes = Number(process.argv[3] ?? 1 << 30);
+
+if (mode === 'client') {
+  // the client: writes `bytes` in 64 KiB writes, then ends
+  let left = bytes;
+  const chunk = Buffer.alloc(65536, 0x78);
+  const s = tls.connect({ port: Number(process.argv[4]), host: '127.0.0.1', rejectUnauthorized: false }, () => {
+    const pump = () => {
+      while (left > 0) {
+        left -= chunk.length;
+        if (!s.write(chunk)) return void s.once('drain', pump);
+      }
+      s.end();
+    };
+    pump();
+  });
+  s.on('data', () => {});
+  s.on('error', (e) => (console.error(`client: ${e.message}`), process.exit(1)));
+  return;
+}
+if (!MODES.includes(mode)) {
+  console.error(`usage: tls-read-cost.js ${MODES.join('|')} [BYTES]`);
+  process.exit(100);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tls-read-cost-'));
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+const secureContext = tls.createSecureContext({ cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) });
+rmSync(dir, { recursive: true });
+
+let total = 0;
+let turnQueued = false;
+let kept = [];
+let stage;
+let used = 0;
+const endOfTurn = () => {
+  turnQueued = false;
+  kept = [];
+  used = 0;
+  if (mode === 'fresh-turn') stage = undefined;
+};
+const keep = (b) => {
+  if (mode === 'fresh-record') kept.push(Buffer.from(b));
+  else {
+    if (stage === undefined || used + b.length > stage.length) (stage = Buffer.allocUnsafe(65536)), (used = 0);
+    b.copy(stage, used);
+    used += b.length;
+  }
+  if (!turnQueued) (turnQueued = true), setImmediate(endOfTurn);
+};
+
+const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (raw) => {
+  const t0 = process.cpuUsage();
+  const w0 = process.hrtime.bigint();
+  let socket;
+  if (mode === 'wrapped') {
+    socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    socket.on('data', (b) => (total += b.length));
+  } else {
+    const fd = native.dup(raw._handle.fd);
+    raw.destroy();
+    const callback = mode === 'onread' ? (n) => void (total += n) : (n, b) => void ((total += n), keep(b.subarray(0, n)));
+    socket = new tls.TLSSocket(null, { isServer: true, secureContext, allowHalfOpen: true, onread: { buffer: Buffer.allocUnsafe(16384), callback } });
+    if (socket._handle.open(fd) !== 0) throw new Error('open');
+    socket.connecting = false;
+  }
+  socket.on('end', () => {
+    const cpu = process.cpuUsage(t0);
+    const s = Number(process.hrtime.bigint() - w0) / 1e9;
+    console.log(JSON.stringify({ mode, bytes: total, MB_per_s: +(total / 1e6 / s).toFixed(1), cpu_s_per_GB: +((cpu.user + cpu.system) / 1e6 / (total / 1e9)).toFixed(3) }));
+    socket.destroy();
+    server.close();
+  });
+});
+server.listen(0, '127.0.0.1', () => {
+  spawn(process.execPath, [__filename, 'client', String(bytes), String(server.address().port)], { stdio: 'inherit' });
+});
