@@ -5,6 +5,7 @@ import { EXIT_TEMPORARY, errnoText } from '../errors';
 import type { ConnectionInfo } from '../env/connection-env';
 import { safeText } from '../env/safe-text';
 import type { ServerTlsConfig } from '../tls/context';
+import { serverTlsOver } from '../tls/server-socket';
 import { sslEnv } from '../tls/ssl-env';
 import { encodeEnvBlock, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
 import type { ChildHandle } from '../spawn/spawn';
@@ -164,12 +165,17 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   ctl.resume();
 
   handle?.setBlocking?.(false);
-  tlsSocket = new tls.TLSSocket(socket, {
-    isServer: true,
-    secureContext: req.tlsConfig.secureContext,
-    requestCert: req.tlsConfig.requestCert,
-    rejectUnauthorized: false,
-  });
+  // the socket was never read: TLS starts from what the kernel holds next, on our dup of the fd
+  // (the program keeps its own descriptors of the connection)
+  const own = serverTlsOver(socket, req.tlsConfig);
+  tlsSocket =
+    own?.socket ??
+    new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: req.tlsConfig.secureContext,
+      requestCert: req.tlsConfig.requestCert,
+      rejectUnauthorized: false,
+    });
   tlsSocket.on('error', () => {
     // reported through the handshake or the relay
   });
@@ -229,7 +235,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     await stopProgram();
     return { pid, status: STATUS_FAILED };
   }
-  const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs, onBulkOutput: host.bulkOutput });
+  const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs, onBulkOutput: host.bulkOutput, readInto: own?.read });
   if (end.kind !== 'done' && violation === undefined) {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);

@@ -77,8 +77,13 @@ export function serverTlsOver(raw: net.Socket, options: ServerSocketOptions): Se
     native.close(fd);
     return undefined;
   }
-  // bytes the accepted socket read already (the early-EOF watch) are the first TLS input
-  for (let chunk = raw.read() as Buffer | null; chunk !== null; chunk = raw.read() as Buffer | null) handle.receive(chunk);
+  // bytes the accepted socket read already (the early-EOF watch) are the first TLS input; a socket
+  // that has read nothing (-n's) is not asked, as read() would start it reading
+  while (raw.readableLength > 0) {
+    const chunk = raw.read() as Buffer | null;
+    if (chunk === null) break;
+    handle.receive(chunk);
+  }
   raw.destroy();
   // a TLSSocket made without a socket counts as connecting (tls.connect's case) and would wait
   // for a 'connect' before it reads; this one is connected

@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ interface ProbeResult {
  * Talks to the probe: reads its plaintext line, sends `plainSend`, then (unless `noTls`) runs a
  * TLS client on the same socket, sends `tlsSend`, half-closes and reads to the end.
  */
-function probeClient(port: number, opts: { host?: string; plainSend?: string; tlsSend?: string; noTls?: boolean; silent?: boolean; tlsOptions?: tls.ConnectionOptions } = {}): Promise<ProbeResult> {
+function probeClient(port: number, opts: { host?: string; plainSend?: string; tlsSend?: string | Buffer; noTls?: boolean; silent?: boolean; tlsOptions?: tls.ConnectionOptions } = {}): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
     const raw = net.connect({ host: opts.host ?? '127.0.0.1', port });
     const timer = setTimeout(() => {
@@ -110,6 +111,18 @@ for (const impl of ['native', 'node'] as const) {
     }
   });
 }
+
+test('y, then 32 MiB from the client reach the program intact through SSLREADFD (SHA-256)', async () => {
+  const s = await startServer([...SERVER_ARGS, '127.0.0.1', '0', PROBE], { env: { PROBE_CMD: 'y', PROBE_SHA: '1' } });
+  try {
+    const data = randomBytes(32 * 1024 * 1024);
+    const r = await probeClient(s.port, { tlsSend: data });
+    assert.equal(r.tlsError, undefined);
+    assert.equal(r.tls, `sha:${createHash('sha256').update(data).digest('hex')}\nctl:\n`);
+  } finally {
+    await s.stop();
+  }
+});
 
 test('Y: the block on SSLCTLFD is NAME=value\\0…\\0\\0 with the -s variables, and -V shows protocol:cipher', async () => {
   const s = await startServer(['-V', ...SERVER_ARGS, '127.0.0.1', '0', PROBE], { env: { PROBE_CMD: 'Y' } });
