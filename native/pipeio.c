@@ -5,8 +5,9 @@
  * JS sees fds only: pipeOpen(fd) makes fd ours (non-blocking, a poll handle, not yet watching),
  * pipeWatch(fd, events) starts or stops watching, pipeWritev(fd, buffers) writes, pipeClose(fd)
  * stops watching and closes. What happens on an fd goes to the one callback given to
- * pipeOnEvent: (fd, Buffer) data read, (fd, 0) end of file, (fd, 1) writable again,
- * (fd, -errno) an error. */
+ * pipeOnEvent: (fd, 2, n) n bytes read into the read buffer (pipeReadBuffer: one per
+ * environment, reused by every read, so the bytes are valid only during the call), (fd, 0) end of
+ * file, (fd, 1) writable again, (fd, -errno) an error. */
 #include "sslserver.h"
 
 #include <errno.h>
@@ -19,6 +20,10 @@
 
 #define PIPE_READ 1
 #define PIPE_WRITE 2
+/* event codes of the callback (besides -errno) */
+#define PIPE_EOF 0
+#define PIPE_WRITABLE 1
+#define PIPE_DATA 2
 /* One read per wake-up: a pipe's default capacity, what net.Socket reads at a time too. */
 #define READ_BYTES 65536
 #define MAX_IOV 64
@@ -30,14 +35,16 @@ struct pipe_watch {
   struct pipe_io *io;
 };
 
-/* Per environment (main thread or a worker): watches by fd, the callback, a read buffer. */
+/* Per environment (main thread or a worker): watches by fd, the callback, the read buffer (a JS
+ * Buffer held by a reference, so that a read reaches JS without a copy or an allocation). */
 struct pipe_io {
   napi_env env;
   napi_ref callback;
   napi_async_context actx;
   struct pipe_watch **by_fd;
   int cap;
-  char *scratch;
+  napi_ref read_buffer;
+  char *scratch; /* the read buffer's bytes */
 };
 
 static void on_closed(uv_handle_t *h) {
@@ -56,20 +63,15 @@ static void forget(struct pipe_io *io, struct pipe_watch *w) {
   uv_close((uv_handle_t *)&w->poll, on_closed);
 }
 
-/* (fd, what) to the callback; the caller holds a handle scope. */
-static void deliver(struct pipe_io *io, int fd, napi_value what) {
-  napi_value argv[2];
-  napi_create_int32(io->env, fd, &argv[0]);
-  argv[1] = what;
-  invoke_callback(io->env, io->actx, io->callback, 2, argv);
-}
-
-static void deliver_int(struct pipe_io *io, int fd, int32_t n) {
+/* (fd, event[, bytes]) to the callback. */
+static void deliver(struct pipe_io *io, int fd, int32_t event, int32_t bytes) {
   napi_handle_scope scope;
-  napi_value v;
+  napi_value argv[3];
   if (napi_open_handle_scope(io->env, &scope) != napi_ok) return;
-  napi_create_int32(io->env, n, &v);
-  deliver(io, fd, v);
+  napi_create_int32(io->env, fd, &argv[0]);
+  napi_create_int32(io->env, event, &argv[1]);
+  napi_create_int32(io->env, bytes, &argv[2]);
+  invoke_callback(io->env, io->actx, io->callback, 3, argv);
   napi_close_handle_scope(io->env, scope);
 }
 
@@ -81,11 +83,11 @@ static void on_ready(uv_poll_t *h, int status, int events) {
   if (status < 0) {
     /* libuv stops the handle on POLLERR and says EBADF: for a pipe that is the reader gone */
     w->events = 0;
-    deliver_int(io, fd, status == UV_EBADF ? -EPIPE : status);
+    deliver(io, fd, status == UV_EBADF ? -EPIPE : status, 0);
     return;
   }
   if ((events & UV_WRITABLE) && (w->events & PIPE_WRITE)) {
-    deliver_int(io, fd, 1);
+    deliver(io, fd, PIPE_WRITABLE, 0);
     /* the callback may have closed fd (and another fd of that number may exist by now) */
     if (watch_of(io, fd) != w) return;
   }
@@ -93,20 +95,8 @@ static void on_ready(uv_poll_t *h, int status, int events) {
     ssize_t n;
     do n = read(fd, io->scratch, READ_BYTES); while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    napi_handle_scope scope;
-    napi_value v;
-    if (napi_open_handle_scope(io->env, &scope) != napi_ok) return;
-    if (n > 0) {
-      void *data;
-      if (napi_create_buffer_copy(io->env, (size_t)n, io->scratch, &data, &v) != napi_ok) {
-        napi_close_handle_scope(io->env, scope);
-        return;
-      }
-    } else {
-      napi_create_int32(io->env, n == 0 ? 0 : -errno, &v);
-    }
-    deliver(io, fd, v);
-    napi_close_handle_scope(io->env, scope);
+    if (n > 0) deliver(io, fd, PIPE_DATA, (int32_t)n);
+    else deliver(io, fd, n == 0 ? PIPE_EOF : -errno, 0);
   }
 }
 
@@ -118,6 +108,15 @@ static napi_value js_on_event(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&io) != napi_ok) return NULL;
   set_callback(env, argc, argv, &io->callback);
   return NULL;
+}
+
+/* pipeReadBuffer() -> the Buffer every read of this environment lands in. */
+static napi_value js_read_buffer(napi_env env, napi_callback_info info) {
+  struct pipe_io *io;
+  napi_value buf;
+  if (napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&io) != napi_ok) return NULL;
+  if (napi_get_reference_value(env, io->read_buffer, &buf) != napi_ok) return NULL;
+  return buf;
 }
 
 /* pipeOpen(fd): O_NONBLOCK and a poll handle for fd (watching nothing yet). */
@@ -239,28 +238,29 @@ static void cleanup(void *arg) {
     if (io->by_fd[fd] != NULL) forget(io, io->by_fd[fd]);
   if (io->callback != NULL) napi_delete_reference(io->env, io->callback);
   if (io->actx != NULL) napi_async_destroy(io->env, io->actx);
+  if (io->read_buffer != NULL) napi_delete_reference(io->env, io->read_buffer);
   free(io->by_fd);
-  free(io->scratch);
   free(io);
 }
 
 napi_status pipeio_init(napi_env env, napi_value exports) {
   struct pipe_io *io = calloc(1, sizeof *io);
-  napi_value name;
-  napi_status s;
+  napi_value name, buf;
   if (io == NULL) return napi_generic_failure;
   io->env = env;
-  io->scratch = malloc(READ_BYTES);
-  if (io->scratch == NULL
-      || (s = napi_create_string_utf8(env, "sslserver:pipe", NAPI_AUTO_LENGTH, &name)) != napi_ok
-      || (s = napi_async_init(env, NULL, name, &io->actx)) != napi_ok) {
-    free(io->scratch);
+  if (napi_create_buffer(env, READ_BYTES, (void **)&io->scratch, &buf) != napi_ok
+      || napi_create_reference(env, buf, 1, &io->read_buffer) != napi_ok
+      || napi_create_string_utf8(env, "sslserver:pipe", NAPI_AUTO_LENGTH, &name) != napi_ok
+      || napi_async_init(env, NULL, name, &io->actx) != napi_ok) {
+    if (io->read_buffer != NULL) napi_delete_reference(env, io->read_buffer);
     free(io);
     return napi_generic_failure;
   }
+  napi_status s;
   if ((s = napi_add_env_cleanup_hook(env, cleanup, io)) != napi_ok) return s;
   napi_property_descriptor props[] = {
     { "pipeOnEvent", NULL, js_on_event, NULL, NULL, NULL, napi_enumerable, io },
+    { "pipeReadBuffer", NULL, js_read_buffer, NULL, NULL, NULL, napi_enumerable, io },
     { "pipeOpen", NULL, js_open, NULL, NULL, NULL, napi_enumerable, io },
     { "pipeWatch", NULL, js_watch, NULL, NULL, NULL, napi_enumerable, io },
     { "pipeWritev", NULL, js_writev, NULL, NULL, NULL, napi_enumerable, io },

@@ -40,7 +40,8 @@ function collect(io: ProgramIo, extra: Partial<ProgramIoHandlers> = {}): { out: 
   const events: string[] = [];
   const done = new Promise<void>((resolve) => {
     io.start({
-      output: (c) => (out.push(c), extra.output?.(c)),
+      // the native path's bytes are the thread's read buffer, valid only during the call
+      output: (c, transient) => (out.push(transient ? Buffer.from(c) : c), extra.output?.(c, transient)),
       outputEnd: () => (events.push('outputEnd'), extra.outputEnd?.(), resolve()),
       inputDrain: () => (events.push('inputDrain'), extra.inputDrain?.()),
       inputError: () => (events.push('inputError'), extra.inputError?.()),

@@ -11,8 +11,12 @@ export const INPUT_HIGH_WATER_BYTES = 128 * 1024;
 
 /** What the relay hears from the program's side. */
 export interface ProgramIoHandlers {
-  /** Bytes the program wrote to its stdout. */
-  output(chunk: Buffer): void;
+  /**
+   * Bytes the program wrote to its stdout.
+   * @param transient the bytes are valid only during the call (the thread's pipe read buffer):
+   *   what is kept beyond it must be a copy
+   */
+  output(chunk: Buffer, transient: boolean): void;
   /** The program closed its stdout (or reading it failed). Comes once. */
   outputEnd(): void;
   /** The stdin queue went back under its high-water mark after `writeInput` returned false. */
@@ -175,7 +179,7 @@ class FdProgramIo implements ProgramIo {
   /** An event of the stdout fd: data, EOF or an error (which ends the output as EOF would). */
   onOutput(event: native.PipeEvent): void {
     if (typeof event !== 'number') {
-      this.handlers?.output(event);
+      this.handlers?.output(event, true);
       return;
     }
     this.closeOutput();
@@ -299,7 +303,7 @@ export function streamProgramIo(stdin: Writable, stdout: Readable): ProgramIo {
     start(h) {
       handlers = h;
       stdin.on('drain', () => handlers?.inputDrain());
-      stdout.on('data', (chunk: Buffer) => handlers?.output(chunk));
+      stdout.on('data', (chunk: Buffer) => handlers?.output(chunk, false));
       stdout.on('end', endOutput);
       stdout.on('error', endOutput);
     },

@@ -1,8 +1,15 @@
-// Tests for the relay's bulk-output calls, between a real TCP socket pair and a real program.
-import { test } from 'node:test';
+// Tests for the relay's bulk-output calls, between a real TCP socket pair and a real program, and
+// for its handling of output it may not keep, over a real TLS connection.
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { prng } from '../../test/fixtures/prng';
 import * as native from '../sys/native';
 import { fdProgramIo, type ProgramIo, type ProgramIoHandlers } from './program-io';
 import { relay, RELAY_BULK_BYTES } from './relay';
@@ -54,7 +61,7 @@ function chunkedOutput(total: number, size: number): ProgramIo {
   return {
     start(h: ProgramIoHandlers) {
       setImmediate(() => {
-        for (let left = total; left > 0; left -= size) h.output(Buffer.alloc(Math.min(size, left)));
+        for (let left = total; left > 0; left -= size) h.output(Buffer.alloc(Math.min(size, left)), false);
         h.outputEnd();
       });
     },
@@ -76,4 +83,84 @@ test('onBulkOutput counts every byte: reads that do not divide RELAY_BULK_BYTES 
   ] as const) {
     assert.deepEqual(await relayToPeer(chunkedOutput(total, size)), { calls: expected, received: total, end: 'done' });
   }
+});
+
+let certDir = '';
+let keyPair: { key: Buffer; cert: Buffer };
+before(() => {
+  certDir = mkdtempSync(join(tmpdir(), 'relay-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', join(certDir, 'k.pem'), '-out', join(certDir, 'c.pem')], { stdio: 'ignore' });
+  keyPair = { cert: readFileSync(join(certDir, 'c.pem')), key: readFileSync(join(certDir, 'k.pem')) };
+});
+after(() => rmSync(certDir, { recursive: true, force: true }));
+
+/**
+ * A program side that hands out `reads` reads of `size` seeded random bytes as the addon does:
+ * all from one buffer, marked transient, which is overwritten right after each call; several
+ * reads a turn (the second finds the first's TLS write in flight), pausing when told to.
+ * @returns the io and the SHA-256 of everything it hands out
+ */
+function reusedBufferOutput(reads: number, size: number, seed: number): { io: ProgramIo; sha: string } {
+  const rand = prng(seed);
+  const stream = Buffer.alloc(reads * size);
+  for (let i = 0; i < stream.length; i += 4) stream.writeUInt32LE(Math.floor(rand() * 2 ** 32), i);
+  const sha = createHash('sha256').update(stream).digest('hex');
+  const scratch = Buffer.alloc(size);
+  let next = 0;
+  let paused = false;
+  let h: ProgramIoHandlers | undefined;
+  const turn = (): void => {
+    for (let k = 0; k < 4 && !paused && next < reads; k++, next++) {
+      stream.copy(scratch, 0, next * size, (next + 1) * size);
+      h?.output(scratch, true);
+      scratch.fill(0xee); // what a relay that kept the view would send
+    }
+    if (next === reads) h?.outputEnd();
+    else if (!paused) setImmediate(turn);
+  };
+  const io: ProgramIo = {
+    start(handlers) {
+      h = handlers;
+      setImmediate(turn);
+    },
+    pauseOutput: () => void (paused = true),
+    resumeOutput() {
+      if (!paused) return;
+      paused = false;
+      setImmediate(turn);
+    },
+    writeInput: () => true,
+    endInput() {},
+    destroy: () => void (h = undefined),
+  };
+  return { io, sha };
+}
+
+test('output valid only during the call reaches a TLS client intact, whether TLS takes it at once or it waits behind a write', async (t) => {
+  const { io, sha } = reusedBufferOutput(256, 65536, 11);
+  const server = tls.createServer(keyPair);
+  t.after(() => server.close());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  const ended = new Promise<string>((resolve) => server.once('secureConnection', (sock: tls.TLSSocket) => void relay(sock, io, { idleTimeoutMs: 10_000, lingerMs: 100 }).then((e) => resolve(e.kind))));
+  const hash = createHash('sha256');
+  let n = 0;
+  const got = new Promise<void>((resolve, reject) => {
+    const c = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    t.after(() => c.destroy());
+    // not reading at first: the server's socket fills, its TLS writes wait, later reads queue
+    c.pause();
+    setTimeout(() => c.resume(), 200);
+    c.on('data', (d: Buffer) => {
+      hash.update(d);
+      n += d.length;
+    });
+    c.on('end', () => c.end());
+    c.on('error', reject);
+    c.on('close', () => resolve());
+  });
+  await got;
+  assert.equal(await ended, 'done');
+  assert.equal(n, 256 * 65536);
+  assert.equal(hash.digest('hex'), sha);
 });

@@ -1,5 +1,6 @@
 // The relay between the TLS socket and the program's pipes: bounded buffers, half-close both ways, -w.
 import type { Duplex } from 'node:stream';
+import { encryptsAtOnce } from '../tls/server-socket';
 import type { ProgramIo } from './program-io';
 
 /** How a relay ended. */
@@ -111,7 +112,7 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     // program -> client
     if (opts.banner !== undefined && opts.banner !== '') client.write(opts.banner);
     io.start({
-      output(chunk) {
+      output(chunk, transient) {
         touch();
         towardBulk += chunk.length;
         // one call per whole RELAY_BULK_BYTES, whatever the reads' sizes: the overshoot counts on
@@ -121,7 +122,10 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
         }
         // TLS completes every write a turn later, so write() says false for any read of 16 KiB
         // or more; pausing only past our own mark saves a watch stop and start per read
-        if (client.write(chunk) || client.writableLength < OUTPUT_HIGH_WATER_BYTES) return;
+        // bytes we may not keep go to TLS as they are only when it encrypts them before write()
+        // returns; queued behind a write in flight, they are copied
+        const bytes = transient && !encryptsAtOnce(client) ? Buffer.from(chunk) : chunk;
+        if (client.write(bytes) || client.writableLength < OUTPUT_HIGH_WATER_BYTES) return;
         io.pauseOutput();
         client.once('drain', resumeOutput);
       },

@@ -91,7 +91,8 @@ export interface NativeAddon {
   dropPrivilegeLimits(): void;
   setNonDumpable(): void;
   renewTicketsOnResume(ctx: unknown): boolean;
-  pipeOnEvent(callback: (fd: number, event: PipeEvent) => void): void;
+  pipeOnEvent(callback: (fd: number, event: number, bytes: number) => void): void;
+  pipeReadBuffer(): Buffer;
   pipeOpen(fd: number): void;
   pipeWatch(fd: number, events: number): void;
   pipeWritev(fd: number, buffers: readonly Buffer[]): number;
@@ -101,10 +102,15 @@ export interface NativeAddon {
 /** `pipeWatch` events: readable, writable (or 0: nothing). */
 export const PIPE_READ = 1;
 export const PIPE_WRITE = 2;
-/** What a watched pipe fd reports: bytes read, PIPE_EOF, PIPE_WRITABLE, or -errno. */
+/**
+ * What a watched pipe fd reports: bytes read, PIPE_EOF, PIPE_WRITABLE, or -errno. The bytes are
+ * in the thread's one read buffer, valid only during the call: a handler copies what it keeps.
+ */
 export type PipeEvent = Buffer | number;
 export const PIPE_EOF = 0;
 export const PIPE_WRITABLE = 1;
+// the addon's code for "bytes read" (handlers get the bytes instead)
+const PIPE_DATA = 2;
 
 const ADDON_FILE = 'sslserver_native.node';
 const SPAWNER_FILE = 'sslserver-spawner';
@@ -114,6 +120,7 @@ let loaded: NativeAddon | undefined;
 let loadError: Error | undefined;
 const pendingExits = new Map<number, (status: number) => void>();
 const pipeHandlers = new Map<number, (event: PipeEvent) => void>();
+let pipeReadBuffer: Buffer | undefined;
 
 /** The package root: the nearest directory above this file with our package.json. */
 function packageRoot(): string {
@@ -153,6 +160,7 @@ export function loadNative(): NativeAddon {
       const addon = require(p) as NativeAddon;
       addon.onExit(dispatchExit);
       addon.pipeOnEvent(dispatchPipe);
+      pipeReadBuffer = addon.pipeReadBuffer();
       loaded = addon;
       return addon;
     } catch (err) {
@@ -179,8 +187,11 @@ function dispatchExit(pid: number, status: number): void {
   resolve?.(status);
 }
 
-function dispatchPipe(fd: number, event: PipeEvent): void {
-  pipeHandlers.get(fd)?.(event);
+function dispatchPipe(fd: number, event: number, bytes: number): void {
+  const handler = pipeHandlers.get(fd);
+  if (handler === undefined) return;
+  if (event === PIPE_DATA) handler((pipeReadBuffer as Buffer).subarray(0, bytes));
+  else handler(event);
 }
 
 // Errors from the addon carry code and syscall (Node's shape); callers get our SysError.
@@ -379,7 +390,8 @@ export function spawnerPath(): string | undefined {
  * Takes over our end of a pipe for event-driven I/O on this thread's loop (no net.Socket): it
  * becomes non-blocking; nothing is watched until `pipeWatch`.
  * @param fd our end of a pipe (or any pollable fd); `pipeClose` is then the only way to close it
- * @param onEvent gets a Buffer per read, PIPE_EOF, PIPE_WRITABLE, or -errno (EPIPE: the reader left)
+ * @param onEvent gets a Buffer per read (valid only during the call), PIPE_EOF, PIPE_WRITABLE, or
+ *   -errno (EPIPE: the reader left)
  * @throws SysError when fd cannot be polled
  */
 export function pipeOpen(fd: number, onEvent: (event: PipeEvent) => void): void {

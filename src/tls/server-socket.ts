@@ -1,6 +1,7 @@
 // A server-side TLSSocket over an accepted connection that hands decrypted bytes to a reader in
 // one reused buffer (Node's `onread`) instead of a new Buffer and a stream push per record.
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import * as native from '../sys/native';
 
@@ -125,4 +126,19 @@ class RecordRouter {
     }
     for (const chunk of held) reader(chunk);
   }
+}
+
+/**
+ * True when a write to this socket now would be encrypted before write() returns, so that bytes
+ * the caller may not keep can be written as they are: a TLSSocket whose stream has nothing
+ * queued or in flight hands a write straight to its TLS handle, and Node's TLSWrap::DoWrite
+ * runs SSL_write on the bytes at once and copies whatever OpenSSL does not take. Anything else
+ * (a write in flight, which queues the next in the stream; corked; connecting; ended; not TLS;
+ * a Node without this stream state) says false: copy first.
+ */
+export function encryptsAtOnce(socket: Duplex): boolean {
+  if (!(socket instanceof tls.TLSSocket) || socket.connecting || socket.destroyed || socket.writableEnded) return false;
+  if (socket.writableLength > 0 || socket.writableCorked > 0) return false;
+  const state = (socket as unknown as { _writableState?: { writing?: unknown; errored?: unknown } })._writableState;
+  return state?.writing === false && state.errored === null;
 }

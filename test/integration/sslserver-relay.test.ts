@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { FIXTURES, fdCount, programsOf, spawnerFdCount, spawnerOf, startServer, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
@@ -65,6 +67,47 @@ test('256 MiB program -> client arrive intact, then close_notify', async () => {
     await s.stop();
   }
 });
+
+for (const impl of ['native', 'node'] as const) {
+  test(`[${spawnPathName(impl)}] 64 MiB of random program output arrive intact while the client stops reading now and then`, async () => {
+    // random bytes, unlike source.sh's one repeated byte, show a read buffer reused too early; in
+    // 4 KiB writes, several reads of the program's output queue behind one TLS write
+    const dir = mkdtempSync(join(tmpdir(), 'relay-random-'));
+    chmodSync(dir, 0o755); // the program may run as another user
+    const file = join(dir, 'random');
+    const data = randomBytes(64 * MIB);
+    writeFileSync(file, data, { mode: 0o644 });
+    const s = await startServer(['-H', '-R', '127.0.0.1', '0', '/bin/dd', `if=${file}`, 'bs=4096', 'status=none'], { spawnImpl: impl });
+    try {
+      assertSpawnPath(s.proc.pid as number, impl);
+      const hash = createHash('sha256');
+      let n = 0;
+      await new Promise<void>((res, rej) => {
+        const c = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
+        let stops = 0;
+        c.on('data', (d: Buffer) => {
+          hash.update(d);
+          const before = n;
+          n += d.length;
+          // every 8 MiB, 50 ms without reading: the server's writes wait, its reads of the program queue
+          if (Math.floor(n / (8 * MIB)) > Math.floor(before / (8 * MIB))) {
+            stops++;
+            c.pause();
+            setTimeout(() => c.resume(), 50);
+          }
+        });
+        c.on('end', () => (stops > 0 ? c.end() : rej(new Error('never paused'))));
+        c.on('error', rej);
+        c.on('close', () => res());
+      });
+      assert.equal(n, data.length);
+      assert.equal(hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
+    } finally {
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 for (const impl of ['native', 'node'] as const) {
   test(`[${spawnPathName(impl)}] half-close: the program still writes after the client closed its side, and the client still writes after the program closed stdout`, async () => {
