@@ -126,21 +126,15 @@ napi_value fd_pair(napi_env env, const int fds[2]) {
   return arr;
 }
 
-/* pipe([bytes]) -> [r, w], both close-on-exec: only the spawn fd map hands them to a child.
-   With bytes, the pipe's capacity is raised to it when the kernel allows (F_SETPIPE_SZ; an
-   unprivileged user past pipe-user-pages-soft keeps the default): fewer wake-ups per megabyte. */
+/* pipe() -> [r, w], both close-on-exec: only the spawn fd map hands them to a child. Its
+   capacity is the default; a pipe that carries a bulk transfer is grown later (pipeGrow). */
 static napi_value js_pipe(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int32_t bytes = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc >= 1 && !is_nullish(env, argv[0]) && !get_int32(env, argv[0], "bytes", &bytes)) return NULL;
+  (void)info;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     throw_errno(env, errno, "pipe", NULL);
     return NULL;
   }
-  if (bytes > 0) (void)fcntl(fds[1], F_SETPIPE_SZ, bytes);
   return fd_pair(env, fds);
 }
 

@@ -3,8 +3,8 @@
  * of CPU (stream state, handle wraps, a shutdown(2) on a pipe) against a few us of syscalls.
  *
  * JS sees fds only: pipeOpen(fd) makes fd ours (non-blocking, a poll handle, not yet watching),
- * pipeWatch(fd, events) starts or stops watching, pipeWritev(fd, buffers) writes, pipeClose(fd)
- * stops watching and closes. What happens on an fd goes to the one callback given to
+ * pipeWatch(fd, events) starts or stops watching, pipeWritev(fd, buffers) writes, pipeGrow(fd,
+ * bytes) raises its capacity, pipeClose(fd) stops watching and closes. What happens on an fd goes to the one callback given to
  * pipeOnEvent: (fd, 2, n) n bytes read into the read buffer (pipeReadBuffer: one per
  * environment, reused by every read, so the bytes are valid only during the call), (fd, 0) end of
  * file, (fd, 1) writable again, (fd, -errno) an error. */
@@ -24,8 +24,9 @@
 #define PIPE_EOF 0
 #define PIPE_WRITABLE 1
 #define PIPE_DATA 2
-/* One read per wake-up: a pipe's default capacity, what net.Socket reads at a time too. */
-#define READ_BYTES 65536
+/* One read per wake-up, up to a grown pipe's capacity (pipeGrow): a pipe of the default size
+ * (64 KiB) never has more to give. */
+#define READ_BYTES (256 * 1024)
 #define MAX_IOV 64
 
 struct pipe_watch {
@@ -219,6 +220,20 @@ static napi_value js_writev(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* pipeGrow(fd, bytes) -> the pipe's capacity now, at least bytes when the kernel allows (it
+ * rounds up to pages; a pipe is never shrunk), or -errno (EPERM: an unprivileged user past
+ * pipe-user-pages-soft, whose pipe keeps the size it has). */
+static napi_value js_grow(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  int32_t fd, bytes;
+  if (!get_args(env, info, 2, argv, NULL, "pipeGrow needs fd and bytes")) return NULL;
+  if (!get_fd(env, argv[0], &fd) || !get_int32(env, argv[1], "bytes", &bytes)) return NULL;
+  int n = fcntl(fd, F_GETPIPE_SZ);
+  if (n >= 0 && n < bytes) n = fcntl(fd, F_SETPIPE_SZ, bytes);
+  napi_create_int32(env, n < 0 ? -errno : n, &result);
+  return result;
+}
+
 /* pipeClose(fd): stops watching (when open here) and closes fd. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   int32_t fd;
@@ -264,6 +279,7 @@ napi_status pipeio_init(napi_env env, napi_value exports) {
     { "pipeOpen", NULL, js_open, NULL, NULL, NULL, napi_enumerable, io },
     { "pipeWatch", NULL, js_watch, NULL, NULL, NULL, napi_enumerable, io },
     { "pipeWritev", NULL, js_writev, NULL, NULL, NULL, napi_enumerable, io },
+    { "pipeGrow", NULL, js_grow, NULL, NULL, NULL, napi_enumerable, io },
     { "pipeClose", NULL, js_close, NULL, NULL, NULL, napi_enumerable, io },
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import * as native from '../sys/native';
-import { fdProgramIo, INPUT_HIGH_WATER_BYTES, streamProgramIo, type ProgramIo, type ProgramIoHandlers } from './program-io';
+import { BULK_PIPE_BYTES, fdProgramIo, INPUT_HIGH_WATER_BYTES, PIPE_GROW_AFTER_BYTES, streamProgramIo, type ProgramIo, type ProgramIoHandlers } from './program-io';
 
 type Kind = 'fd' | 'stream';
 const WAIT_MS = 10_000;
@@ -275,4 +275,48 @@ test('[fd] the stage is shared, never its bytes: what a full pipe left queued su
   assert.equal(sha(Buffer.concat(slowOut.out)), sha(slowData), 'the slow program got other bytes than it was sent');
   assert.equal(await within(slow.exited, 'exit'), 0);
   assert.equal(await within(fast.exited, 'exit'), 0);
+});
+
+test('[fd] both pipes keep the default capacity until they have carried PIPE_GROW_AFTER_BYTES, then grow to BULK_PIPE_BYTES', async (t) => {
+  const [inR, inW] = native.pipe();
+  const [outR, outW] = native.pipe();
+  // our own descriptors of the two pipes, to ask their capacity (pipeGrow(fd, 1) never changes it)
+  const inPipe = native.dup(inW);
+  const outPipe = native.dup(outR);
+  const child = spawn('cat', [], { stdio: [inR, outW, 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  native.close(inR);
+  native.close(outW);
+  const io = fdProgramIo(inW, outR);
+  let outBytes = 0;
+  let reached: (() => void) | undefined;
+  let want = 0;
+  io.start({
+    output: (c) => {
+      outBytes += c.length;
+      if (outBytes >= want) reached?.();
+    },
+    outputEnd: () => {},
+    inputDrain: () => {},
+    inputError: () => {},
+  });
+  const capacity = (fd: number): number => native.pipeGrow(fd, 1);
+  const through = async (bytes: number): Promise<void> => {
+    want = outBytes + bytes;
+    const arrived = new Promise<void>((r) => (reached = r));
+    for (let off = 0; off < bytes; off += 16384) io.writeInput(Buffer.alloc(16384, 0x62));
+    await within(arrived, 'output');
+  };
+  const defaultCapacity = capacity(inPipe);
+  assert.ok(defaultCapacity < BULK_PIPE_BYTES, `default capacity ${defaultCapacity}`);
+  await through(PIPE_GROW_AFTER_BYTES / 2);
+  assert.deepEqual([capacity(inPipe), capacity(outPipe)], [defaultCapacity, defaultCapacity], 'not grown below the mark');
+  await through(PIPE_GROW_AFTER_BYTES);
+  assert.deepEqual([capacity(inPipe), capacity(outPipe)], [BULK_PIPE_BYTES, BULK_PIPE_BYTES], 'grown past it');
+  // (our copy of the stdin pipe's write end would keep cat from its EOF)
+  native.close(inPipe);
+  native.close(outPipe);
+  io.endInput();
+  await within(new Promise((r) => child.once('exit', r)), 'cat exit');
+  io.destroy();
 });

@@ -45,6 +45,19 @@ export interface ProgramIo {
   destroy(): void;
 }
 
+/**
+ * Bytes a pipe carries at its default capacity (64 KiB) before it is grown to BULK_PIPE_BYTES:
+ * growing every session's pipes would use up an unprivileged user's pipe-user-pages-soft after a
+ * couple of hundred sessions (see native.pipeGrow), so only the bulk transfers get them.
+ */
+export const PIPE_GROW_AFTER_BYTES = 1024 * 1024;
+/**
+ * Capacity of a pipe that carries a bulk transfer: the program's output comes in reads of up to
+ * this much (the addon reads what the pipe holds), the client's records go to the program in
+ * fewer writes, and the program is woken less often.
+ */
+export const BULK_PIPE_BYTES = 256 * 1024;
+
 /** Bytes of one thread's input stage (see InputStage): a few connections' socket reads. */
 export const INPUT_STAGE_BYTES = 256 * 1024;
 
@@ -111,6 +124,9 @@ class FdProgramIo implements ProgramIo {
   private ending = false;
   /** Some of the queue is in the thread's input stage (until the flush or close). */
   private holdsStage = false;
+  /** Bytes each pipe still carries before it is grown (PIPE_GROW_AFTER_BYTES; Infinity once grown). */
+  private inToGrow = PIPE_GROW_AFTER_BYTES;
+  private outToGrow = PIPE_GROW_AFTER_BYTES;
   private readonly flushNow = (): void => {
     this.flushQueued = false;
     this.flush();
@@ -179,6 +195,10 @@ class FdProgramIo implements ProgramIo {
   /** An event of the stdout fd: data, EOF or an error (which ends the output as EOF would). */
   onOutput(event: native.PipeEvent): void {
     if (typeof event !== 'number') {
+      if ((this.outToGrow -= event.length) <= 0) {
+        this.outToGrow = Infinity;
+        native.pipeGrow(this.outFd, BULK_PIPE_BYTES); // best effort: past the user's limit it keeps its size
+      }
       this.handlers?.output(event, true);
       return;
     }
@@ -221,6 +241,10 @@ class FdProgramIo implements ProgramIo {
       }
       if (n === 0) break;
       this.consume(n);
+      if ((this.inToGrow -= n) <= 0) {
+        this.inToGrow = Infinity;
+        native.pipeGrow(this.inFd, BULK_PIPE_BYTES);
+      }
     }
     this.leaveStage();
     if (this.queued > 0) {

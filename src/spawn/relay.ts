@@ -36,7 +36,7 @@ const DEFAULT_LINGER_MS = 2000;
 const FLUSH_STALL_MS = 5000;
 /**
  * Bytes of the program's output written to the client but not yet sent, past which we stop
- * reading the program's stdout until they drain: two of the addon's 64 KiB reads.
+ * reading the program's stdout until they drain.
  */
 export const OUTPUT_HIGH_WATER_BYTES = 128 * 1024;
 /** Output of a program past which it counts as a bulk transfer (see RelayOptions.onBulkOutput). */

@@ -77,7 +77,7 @@ export interface NativeAddon {
   ): number;
   onExit(callback: (pid: number, status: number) => void): void;
   setChildRef(pid: number, ref: boolean): boolean;
-  pipe(bytes?: number): [number, number];
+  pipe(): [number, number];
   socketpair(): [number, number];
   close(fd: number): void;
   dup(fd: number): number;
@@ -96,6 +96,7 @@ export interface NativeAddon {
   pipeOpen(fd: number): void;
   pipeWatch(fd: number, events: number): void;
   pipeWritev(fd: number, buffers: readonly Buffer[]): number;
+  pipeGrow(fd: number, bytes: number): number;
   pipeClose(fd: number): void;
 }
 
@@ -229,14 +230,13 @@ export function spawnChild(opts: NativeSpawnOptions): NativeChild {
 }
 
 /**
- * A pipe, both ends close-on-exec.
- * @param bytes capacity to ask for (F_SETPIPE_SZ), when the kernel allows; default: the kernel's
+ * A pipe of the kernel's default capacity, both ends close-on-exec (see `pipeGrow`).
  * @returns [read end, write end]
  * @throws SysError (EMFILE, ENFILE)
  */
-export function pipe(bytes?: number): [number, number] {
+export function pipe(): [number, number] {
   const addon = loadNative();
-  return sys(() => addon.pipe(bytes));
+  return sys(() => addon.pipe());
 }
 
 /**
@@ -415,6 +415,18 @@ export function pipeWatch(fd: number, events: number): void {
  */
 export function pipeWritev(fd: number, buffers: readonly Buffer[]): number {
   return loadNative().pipeWritev(fd, buffers);
+}
+
+/**
+ * Raises the capacity of the pipe `fd` belongs to (F_SETPIPE_SZ) to at least `bytes`, never
+ * lowers it (so `pipeGrow(fd, 1)` only tells it), best effort: an unprivileged
+ * user whose pipes already hold pipe-user-pages-soft (/proc/sys/fs; 64 MiB by default) cannot,
+ * and past that limit every new pipe of that user gets 8 KiB instead of 64; so a pipe is grown
+ * only once it carries a bulk transfer, never for every session.
+ * @returns the capacity now, or -errno (-EPERM: past the limit; the pipe keeps its size)
+ */
+export function pipeGrow(fd: number, bytes: number): number {
+  return loadNative().pipeGrow(fd, bytes);
 }
 
 /** Stops watching an fd of `pipeOpen` and closes it; no event for it comes after this. */
