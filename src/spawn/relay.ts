@@ -121,7 +121,8 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
           opts.onBulkOutput?.();
         }
         // TLS completes every write a turn later, so write() says false for any read of 16 KiB
-        // or more; pausing only past our own mark saves a watch stop and start per read
+        // or more; pausing only past our own mark saves a watch stop and start per 64 KiB read
+        // (a grown pipe's 256 KiB reads pass it at once: a 512 KiB mark measured the same)
         // bytes we may not keep go to TLS as they are only when it encrypts them before write()
         // returns; queued behind a write in flight, they are copied
         const bytes = transient && !encryptsAtOnce(client) ? Buffer.from(chunk) : chunk;
