@@ -4,10 +4,12 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import * as native from './native';
 
 /**
- * The top pad while programs send bulk output. A download's relay allocates a 64 KiB Buffer per
- * pipe read and V8 frees them in batches; with glibc's default pad every batch went back to the
- * kernel and came back as fresh zeroed pages (perf: about 36,000 page faults a second into
- * [heap], under 1,000 with this pad; 1 GiB down x1.095, server CPU per GB x0.917).
+ * The top pad while programs send bulk output. A download's relay used to allocate a 64 KiB
+ * Buffer per pipe read, and V8 freed them in batches; with glibc's default pad every batch went
+ * back to the kernel and came back as fresh zeroed pages (perf: about 36,000 page faults a second
+ * into [heap], under 1,000 with this pad; 1 GiB down x1.095, server CPU per GB x0.917). Reads now
+ * land in one reused buffer and are copied only while a write waits (a slow client), where the
+ * pad still serves; for a fast client it no longer changes anything (README).
  */
 export const BULK_TOP_PAD_BYTES = 16 * 1024 * 1024;
 /** glibc's own top pad (DEFAULT_TOP_PAD), set back when the server goes quiet. */
