@@ -1,11 +1,11 @@
 // -n: UCSPI-TLS delayed STARTTLS. The program owns the plaintext socket until it asks for TLS.
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { EXIT_TEMPORARY, errnoText } from '../errors';
 import type { ConnectionInfo } from '../env/connection-env';
 import { safeText } from '../env/safe-text';
 import type { ServerTlsConfig } from '../tls/context';
-import { serverTlsOver } from '../tls/server-socket';
+import { serverTls } from '../tls/server-socket';
 import { sslEnv } from '../tls/ssl-env';
 import { encodeEnvBlock, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
 import type { ChildHandle } from '../spawn/spawn';
@@ -167,15 +167,8 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   handle?.setBlocking?.(false);
   // the socket was never read: TLS starts from what the kernel holds next, on our dup of the fd
   // (the program keeps its own descriptors of the connection)
-  const own = serverTlsOver(socket, req.tlsConfig);
-  tlsSocket =
-    own?.socket ??
-    new tls.TLSSocket(socket, {
-      isServer: true,
-      secureContext: req.tlsConfig.secureContext,
-      requestCert: req.tlsConfig.requestCert,
-      rejectUnauthorized: false,
-    });
+  const own = serverTls(socket, req.tlsConfig);
+  tlsSocket = own.socket;
   tlsSocket.on('error', () => {
     // reported through the handshake or the relay
   });
@@ -235,7 +228,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     await stopProgram();
     return { pid, status: STATUS_FAILED };
   }
-  const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs, onBulkOutput: host.bulkOutput, readInto: own?.read });
+  const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs, onBulkOutput: host.bulkOutput, readInto: own.read });
   if (end.kind !== 'done' && violation === undefined) {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
     log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);

@@ -1,6 +1,6 @@
 // The path of one connection: limits, rules, TLS handshake, program, relay, teardown.
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { EXIT_PERMANENT, EXIT_TEMPORARY, errCode, errnoText } from '../errors';
 import type { Log, ConnectionFields } from '../log/log';
 import type { ConnectionCounts } from '../listen/limits';
@@ -12,7 +12,7 @@ import { runDelayedTls } from './delayed-tls';
 import { safeText } from '../env/safe-text';
 import { sslEnv } from '../tls/ssl-env';
 import type { ServerTlsConfig } from '../tls/context';
-import { serverTlsOver, type ServerTlsSocket } from '../tls/server-socket';
+import { serverTls, type ServerTlsSocket } from '../tls/server-socket';
 import { startProgram, type RunningProgram } from '../spawn/program';
 import { relay } from '../spawn/relay';
 import { EXIT_GRACE_MS, stopProgram } from '../spawn/stop';
@@ -282,17 +282,10 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
     }
 
     // the early-EOF watch stops here: what it buffered (at most a high-water mark) is OpenSSL's
-    // first input (serverTlsOver, or TLSSocket's constructor, takes the socket's buffer first)
+    // first input (serverTls takes the socket's buffer first)
     unwatch?.();
-    const own = serverTlsOver(socket, tlsConfig);
-    const wrapped =
-      own?.socket ??
-      new tls.TLSSocket(socket, {
-        isServer: true,
-        secureContext: tlsConfig.secureContext,
-        requestCert: tlsConfig.requestCert,
-        rejectUnauthorized: false,
-      });
+    const own = serverTls(socket, tlsConfig);
+    const wrapped = own.socket;
     phase.tlsSocket = wrapped;
     // reported through the handshake or the relay; a module-level function, as a closure here
     // would keep serve's scope alive as long as the socket
@@ -305,7 +298,7 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       return { pid: serverPid, status: STATUS_FAILED };
     }
     endPhase();
-    return afterHandshake.bind(undefined, host, wrapped, own?.read, tlsConfig, info, ruleEnv, ids.paranoidRejected, slot);
+    return afterHandshake.bind(undefined, host, wrapped, own.read, tlsConfig, info, ruleEnv, ids.paranoidRejected, slot);
   } finally {
     endPhase();
   }

@@ -42,12 +42,31 @@ let landing: Buffer | undefined;
 
 type TlsHandle = { open?: (fd: number) => number; receive?: (bytes: Buffer) => void };
 
+/** The TLS socket of a connection, and how its decrypted bytes are read. */
+export interface ServerTls {
+  readonly socket: tls.TLSSocket;
+  /** As ServerTlsSocket's; undefined for the ordinary wrap, whose bytes come as 'data' events. */
+  readonly read: ServerTlsSocket['read'] | undefined;
+}
+
+/**
+ * The TLS socket for an accepted connection: serverTlsOver's when it can be made, else the
+ * ordinary wrap, `new TLSSocket(socket, ...)`. Either takes the bytes the socket already read as
+ * its first input.
+ */
+export function serverTls(raw: net.Socket, options: ServerSocketOptions): ServerTls {
+  const own = serverTlsOver(raw, options);
+  if (own !== undefined) return own;
+  const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: options.secureContext, requestCert: options.requestCert, rejectUnauthorized: false });
+  return { socket, read: undefined };
+}
+
 /**
  * Makes the TLS socket for an accepted connection: on a dup of its fd, with `onread` (which Node
  * takes only for a TLSSocket that owns its handle, not one that wraps a net.Socket); the
  * accepted socket, once the bytes it already read are taken over, is destroyed (the connection
  * stays, on the dup). Returns undefined when that cannot be done (no addon, no fd, out of fds):
- * the caller wraps the socket the ordinary way, `new TLSSocket(socket, ...)`, then.
+ * serverTls wraps the socket the ordinary way then.
  */
 export function serverTlsOver(raw: net.Socket, options: ServerSocketOptions): ServerTlsSocket | undefined {
   if (!native.available()) return undefined;
