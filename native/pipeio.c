@@ -4,10 +4,10 @@
  *
  * JS sees fds only: pipeOpen(fd) makes fd ours (non-blocking, a poll handle, not yet watching),
  * pipeWatch(fd, events) starts or stops watching, pipeWritev(fd, buffers) writes, pipeGrow(fd,
- * bytes) raises its capacity, pipeClose(fd) stops watching and closes. What happens on an fd goes to the one callback given to
- * pipeOnEvent: (fd, 2, n) n bytes read into the read buffer (pipeReadBuffer: one per
- * environment, reused by every read, so the bytes are valid only during the call), (fd, 0) end of
- * file, (fd, 1) writable again, (fd, -errno) an error. */
+ * bytes) raises its capacity, pipeClose(fd) stops watching and closes. What happens on an fd
+ * goes to the one callback given to pipeOnEvent: (fd, 2, n) n bytes read into the read buffer
+ * (pipeReadBuffer: one per environment, reused by every read, so the bytes are valid only during
+ * the call), (fd, 0) end of file, (fd, 1) writable again, (fd, -errno) an error. */
 #include "sslserver.h"
 
 #include <errno.h>

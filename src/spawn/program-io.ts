@@ -58,6 +58,17 @@ export const PIPE_GROW_AFTER_BYTES = 1024 * 1024;
  */
 export const BULK_PIPE_BYTES = 256 * 1024;
 
+/**
+ * What a pipe still carries at its default capacity after `n` more bytes went through it: when
+ * that runs out, the pipe is grown to BULK_PIPE_BYTES (best effort: past the user's limit it keeps
+ * its size) and Infinity is left, so that it is grown once.
+ */
+function carried(fd: number, left: number, n: number): number {
+  if ((left -= n) > 0) return left;
+  native.pipeGrow(fd, BULK_PIPE_BYTES);
+  return Infinity;
+}
+
 /** Bytes of one thread's input stage (see InputStage): a few connections' socket reads. */
 export const INPUT_STAGE_BYTES = 256 * 1024;
 
@@ -124,7 +135,7 @@ class FdProgramIo implements ProgramIo {
   private ending = false;
   /** Some of the queue is in the thread's input stage (until the flush or close). */
   private holdsStage = false;
-  /** Bytes each pipe still carries before it is grown (PIPE_GROW_AFTER_BYTES; Infinity once grown). */
+  /** Bytes each pipe still carries before it is grown (see carried). */
   private inToGrow = PIPE_GROW_AFTER_BYTES;
   private outToGrow = PIPE_GROW_AFTER_BYTES;
   private readonly flushNow = (): void => {
@@ -195,10 +206,7 @@ class FdProgramIo implements ProgramIo {
   /** An event of the stdout fd: data, EOF or an error (which ends the output as EOF would). */
   onOutput(event: native.PipeEvent): void {
     if (typeof event !== 'number') {
-      if ((this.outToGrow -= event.length) <= 0) {
-        this.outToGrow = Infinity;
-        native.pipeGrow(this.outFd, BULK_PIPE_BYTES); // best effort: past the user's limit it keeps its size
-      }
+      this.outToGrow = carried(this.outFd, this.outToGrow, event.length);
       this.handlers?.output(event, true);
       return;
     }
@@ -241,10 +249,7 @@ class FdProgramIo implements ProgramIo {
       }
       if (n === 0) break;
       this.consume(n);
-      if ((this.inToGrow -= n) <= 0) {
-        this.inToGrow = Infinity;
-        native.pipeGrow(this.inFd, BULK_PIPE_BYTES);
-      }
+      this.inToGrow = carried(this.inFd, this.inToGrow, n);
     }
     this.leaveStage();
     if (this.queued > 0) {
