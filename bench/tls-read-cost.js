@@ -5,7 +5,7 @@
 //   node bench/tls-read-cost.js MODE [BYTES]    (run as root or any user; needs `npm run build`)
 // MODE:
 //   wrapped       new TLSSocket(acceptedSocket), 'data' events: a new Buffer per record
-//   onread        a TLSSocket owning a handle on a dup of the accepted fd, `onread` into one buffer
+//   onread        serverTlsOver (src/tls/server-socket.ts): `onread` into one reused buffer
 //   stage         onread, each record copied into a 64 KiB stage reused every turn (our relay)
 //   fresh-turn    onread, each record copied into a 64 KiB Buffer allocated every turn
 //   fresh-record  onread, each record copied into a Buffer of its own
@@ -17,7 +17,7 @@ const { execFileSync, spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const native = require('../dist/src/sys/native.js');
+const { serverTlsOver } = require('../dist/src/tls/server-socket.js');
 
 const MODES = ['wrapped', 'onread', 'stage', 'fresh-turn', 'fresh-record'];
 const mode = process.argv[2];
@@ -80,12 +80,10 @@ const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (
     socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
     socket.on('data', (b) => (total += b.length));
   } else {
-    const fd = native.dup(raw._handle.fd);
-    raw.destroy();
-    const callback = mode === 'onread' ? (n) => void (total += n) : (n, b) => void ((total += n), keep(b.subarray(0, n)));
-    socket = new tls.TLSSocket(null, { isServer: true, secureContext, allowHalfOpen: true, onread: { buffer: Buffer.allocUnsafe(16384), callback } });
-    if (socket._handle.open(fd) !== 0) throw new Error('open');
-    socket.connecting = false;
+    const own = serverTlsOver(raw, { secureContext, requestCert: false });
+    if (own === undefined) throw new Error('serverTlsOver: no addon or no fd');
+    socket = own.socket;
+    own.read(mode === 'onread' ? (b) => void (total += b.length) : (b) => void ((total += b.length), keep(b)));
   }
   socket.on('end', () => {
     const cpu = process.cpuUsage(t0);
