@@ -2,12 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import tls from 'node:tls';
 import { join } from 'node:path';
-import { FIXTURES, fdCount, programsOf, spawnerFdCount, spawnerOf, startServer, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
+import { FIXTURES, fdCount, programsOf, serverTmpDir, spawnerFdCount, spawnerOf, startServer, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
 
 const MIB = 1024 * 1024;
 const BULK_MIB = 256;
@@ -72,11 +71,10 @@ for (const impl of ['native', 'node'] as const) {
   test(`[${spawnPathName(impl)}] 64 MiB of random program output arrive intact while the client stops reading now and then`, async () => {
     // random bytes, unlike source.sh's one repeated byte, show a read buffer reused too early; in
     // 4 KiB writes, several reads of the program's output queue behind one TLS write
-    const dir = mkdtempSync(join(tmpdir(), 'relay-random-'));
-    chmodSync(dir, 0o755); // the program may run as another user
+    const dir = serverTmpDir('relay-random-'); // the program may run as another user
     const file = join(dir, 'random');
     const data = randomBytes(64 * MIB);
-    writeFileSync(file, data, { mode: 0o644 });
+    writeFileSync(file, data);
     const s = await startServer(['-H', '-R', '127.0.0.1', '0', '/bin/dd', `if=${file}`, 'bs=4096', 'status=none'], { spawnImpl: impl });
     try {
       assertSpawnPath(s.proc.pid as number, impl);
