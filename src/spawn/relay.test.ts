@@ -1,15 +1,15 @@
 // Tests for the relay's bulk-output calls, between a real TCP socket pair and a real program, and
 // for its handling of output it may not keep, over a real TLS connection.
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { prng } from '../../test/fixtures/prng';
+import { testCerts } from '../../test/integration/harness';
 import * as native from '../sys/native';
 import { fdProgramIo, type ProgramIo, type ProgramIoHandlers } from './program-io';
 import { relay, RELAY_BULK_BYTES } from './relay';
@@ -85,14 +85,11 @@ test('onBulkOutput counts every byte: reads that do not divide RELAY_BULK_BYTES 
   }
 });
 
-let certDir = '';
 let keyPair: { key: Buffer; cert: Buffer };
 before(() => {
-  certDir = mkdtempSync(join(tmpdir(), 'relay-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', join(certDir, 'k.pem'), '-out', join(certDir, 'c.pem')], { stdio: 'ignore' });
-  keyPair = { cert: readFileSync(join(certDir, 'c.pem')), key: readFileSync(join(certDir, 'k.pem')) };
+  const certs = testCerts();
+  keyPair = { cert: readFileSync(join(certs, 'ec-server.pem')), key: readFileSync(join(certs, 'ec-server.key')) };
 });
-after(() => rmSync(certDir, { recursive: true, force: true }));
 
 /**
  * A program side that hands out `reads` reads of `size` seeded random bytes as the addon does:

@@ -1,26 +1,22 @@
 // Tests for serverTlsOver: a real loopback connection, accepted paused by a net.Server as the
 // listener does, served by the TLS socket it makes, against Node's TLS client.
-import { after, before, test, type TestContext } from 'node:test';
+import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { testCerts } from '../../test/integration/harness';
 import { HELD_HIGH_WATER_BYTES, serverTlsOver, type ServerSocketOptions, type ServerTlsSocket } from './server-socket';
 
 const WAIT_MS = 10_000;
-let dir = '';
 let options: ServerSocketOptions;
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'server-socket-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
-  options = { secureContext: tls.createSecureContext({ cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) }), requestCert: false };
+  const certs = testCerts();
+  options = { secureContext: tls.createSecureContext({ cert: readFileSync(join(certs, 'ec-server.pem')), key: readFileSync(join(certs, 'ec-server.key')) }), requestCert: false };
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 function within<T>(p: Promise<T>, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
