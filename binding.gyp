@@ -10,6 +10,7 @@
         "native/socket.c",
         "native/privsep.c",
         "native/pipeio.c",
+        "native/accept.c",
         "native/tls.cc"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

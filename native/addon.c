@@ -286,6 +286,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (privsep_init(env, exports) != napi_ok) return NULL;
   if (tls_init(env, exports) != napi_ok) return NULL;
   if (pipeio_init(env, exports) != napi_ok) return NULL;
+  if (accept_init(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

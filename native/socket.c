@@ -1,10 +1,12 @@
-/* listenTcp() and setIpOptionsNone(): socket options Node's net module cannot set. */
+/* listenTcp(), setIpOptionsNone() and setNoDelay(): socket options Node's net module cannot set
+ * (or sets only through a net.Socket). */
 #include "sslserver.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -175,10 +177,23 @@ static napi_value js_set_ip_options_none(napi_env env, napi_callback_info info) 
   return NULL;
 }
 
+/* setNoDelay(fd, on): TCP_NODELAY on a connection we hold by fd (an accepted one before its TLS
+ * socket opens it). */
+static napi_value js_set_no_delay(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  int on;
+  if (!get_args(env, info, 2, argv, NULL, "setNoDelay needs fd and on")) return NULL;
+  if (!get_fd(env, argv[0], &fd) || !get_bool(env, argv[1], "on", &on)) return NULL;
+  if (set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, on) != 0) throw_errno(env, errno, "setsockopt", NULL);
+  return NULL;
+}
+
 napi_status socket_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "listenTcp", NULL, js_listen_tcp, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setIpOptionsNone", NULL, js_set_ip_options_none, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setNoDelay", NULL, js_set_no_delay, NULL, NULL, NULL, napi_enumerable, NULL },
   };
-  return napi_define_properties(env, exports, 2, props);
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

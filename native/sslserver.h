@@ -48,6 +48,7 @@ napi_status socket_init(napi_env env, napi_value exports);
 napi_status privsep_init(napi_env env, napi_value exports);
 napi_status tls_init(napi_env env, napi_value exports);
 napi_status pipeio_init(napi_env env, napi_value exports);
+napi_status accept_init(napi_env env, napi_value exports);
 
 #define RETURN_IF(env, cond) do { if (cond) return NULL; } while (0)
 

@@ -7,9 +7,9 @@ export const MIN_HANDSHAKE_FDS = 8;
 /**
  * Half of the file descriptors still free under the soft RLIMIT_NOFILE (Linux: /proc/self/limits
  * and /proc/self/fd), at least MIN_HANDSHAKE_FDS: the other half stays for programs (socket,
- * two pipes and a pidfd each), rules files and lookups. Out of fds, accept(2) fails and libuv
- * resets whoever connects next, a normal client as much as an attacker; a table bounded below
- * the limit makes the flood evict itself instead.
+ * two pipes and a pidfd each), rules files and lookups. Out of fds, accept(2) fails and nobody
+ * new is served (the listener waits, src/listen/listener.ts), a normal client no more than an
+ * attacker; a table bounded below the limit makes the flood evict itself instead.
  * @returns the bound, or undefined when the limit is unknown or unlimited
  */
 export function handshakeFdBudget(): number | undefined {

@@ -1,8 +1,9 @@
-// The listening socket: bind (natively, for SO_BINDTODEVICE/V6ONLY/REUSEPORT), accept, pause at -c.
+// The listening socket: bind (natively, for SO_BINDTODEVICE/V6ONLY/REUSEPORT), accept (natively), pause at -c.
 import net from 'node:net';
 import { SysError } from '../errors';
 import * as native from '../sys/native';
 import type { BindAddress } from './address';
+import { Accepted } from './accepted';
 
 /** What to bind and how. */
 export interface ListenerOptions {
@@ -24,28 +25,34 @@ export interface BoundSocket {
   readonly port: number;
 }
 
-/** Called for each accepted connection; the socket is paused (no byte read yet). */
-export type ConnectionHandler = (socket: net.Socket) => void;
+/** Called for each accepted connection; nothing has been read from it. */
+export type ConnectionHandler = (conn: Accepted) => void;
 
-/** Called when accept(2) fails (EMFILE, ENFILE, ENOBUFS…); accepting goes on by itself. */
-export type AcceptErrorHandler = (err: NodeJS.ErrnoException) => void;
+/**
+ * Called when accept(2) fails (EMFILE, ENFILE, ENOBUFS…), with the errno code; returns true when
+ * it freed an fd (e.g. by dropping a stalled handshake), so that the next accept may succeed.
+ */
+export type AcceptErrorHandler = (code: string) => boolean;
 
-// After a failed re-arm (the dup failed: out of fds), try again after this long.
-const REARM_RETRY_MS = 100;
+// Out of fds with none freed, accepting waits this long before it tries again (the connections
+// wait in the kernel backlog meanwhile, instead of being accepted and reset to make room).
+const RETRY_MS = 100;
+// accept(2) errors that say "no fd (or memory) for another connection now"
+const OUT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /**
  * One listening socket. While paused (at the -c limit) nothing is accepted: connections wait in
- * the kernel backlog, as with the reference. Node has no "stop accepting" call, so the socket is
- * kept open through our own descriptor and each accepting net.Server gets a dup of it: pausing
- * closes the server (and its dup), which stops libuv's accept watcher without closing the port.
+ * the kernel backlog, as with the reference. With the addon the listener accepts by itself
+ * (native.acceptOpen: no net.Server, no net.Socket per connection), and pausing stops its poll;
+ * without it a net.Server accepts, and connections accepted while paused wait, unread.
  */
 export class Listener {
-  private _server: net.Server | undefined;
   private _closed = false;
   private _paused = false;
-  private _rearm: NodeJS.Timeout | undefined;
+  private _watching = false;
+  private _retry: NodeJS.Timeout | undefined;
   // fallback (no addon): connections accepted while paused wait here, still unread
-  private readonly _held: net.Socket[] = [];
+  private readonly _held: Accepted[] = [];
 
   private constructor(
     /** The bound address as the kernel reports it. */
@@ -55,30 +62,33 @@ export class Listener {
     private readonly _fd: number,
     private readonly _onConnection: ConnectionHandler,
     private readonly _onAcceptError: AcceptErrorHandler,
-    fallbackServer?: net.Server,
+    private readonly _server?: net.Server,
   ) {
-    if (fallbackServer !== undefined) {
-      this._server = fallbackServer;
-      fallbackServer.on('error', (err) => this._onAcceptError(err));
-      fallbackServer.on('connection', (s) => (this._paused ? this._held.push(s) : this._onConnection(s)));
+    if (_server !== undefined) {
+      _server.on('error', (err: NodeJS.ErrnoException) => this._onAcceptError(err.code ?? 'EIO'));
+      _server.on('connection', (s: net.Socket) => {
+        const conn = Accepted.fromSocket(s);
+        if (conn === undefined) return;
+        if (this._paused) this._held.push(conn);
+        else this._onConnection(conn);
+      });
     }
   }
 
   /**
    * Binds and starts accepting.
    * @param opts what to bind
-   * @param onConnection gets each accepted socket, paused
-   * @param onAcceptError told of each failed accept. Out of fds, libuv's reserve-fd trick
-   *   (uv__emfile_trick) accepts and closes the pending connections instead of spinning; the
-   *   server may free an fd for the next one (e.g. by dropping a stalled handshake)
+   * @param onConnection gets each accepted connection, unread
+   * @param onAcceptError told of each failed accept; out of fds, nothing is accepted until it
+   *   frees one (or for RETRY_MS)
    * @throws SysError from socket/bind/listen (code EADDRINUSE, EACCES, EADDRNOTAVAIL, ENODEV…)
    */
-  static async open(opts: ListenerOptions, onConnection: ConnectionHandler, onAcceptError: AcceptErrorHandler = () => undefined): Promise<Listener> {
+  static async open(opts: ListenerOptions, onConnection: ConnectionHandler, onAcceptError: AcceptErrorHandler = () => false): Promise<Listener> {
     // -I, or the zone of a link-local literal: SO_BINDTODEVICE also scopes fe80::
     const device = opts.interfaceName ?? opts.bind.zone;
     if (native.available()) return Listener.adopt(Listener.bind(opts), onConnection, onAcceptError);
     if (device !== undefined) throw new SysError('ENOSYS', 'setsockopt SO_BINDTODEVICE');
-    const server = newServer();
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(SysError.from(err, 'bind')));
       server.listen({ host: opts.bind.address, port: opts.port, backlog: opts.backlog, ipv6Only: opts.bind.v6only, exclusive: true }, resolve);
@@ -113,46 +123,45 @@ export class Listener {
    * Starts accepting on a socket from Listener.bind (in this event loop; the socket may come from
    * another thread of this process).
    * @param bound the listening socket; the Listener owns it from now on
-   * @param onConnection gets each accepted socket, paused
+   * @param onConnection gets each accepted connection, unread
    * @param onAcceptError told of each failed accept
    * @returns the listener
+   * @throws SysError when the socket cannot be polled
    */
-  static async adopt(bound: BoundSocket, onConnection: ConnectionHandler, onAcceptError: AcceptErrorHandler = () => undefined): Promise<Listener> {
+  static async adopt(bound: BoundSocket, onConnection: ConnectionHandler, onAcceptError: AcceptErrorHandler = () => false): Promise<Listener> {
     const l = new Listener(bound.address, bound.port, bound.fd, onConnection, onAcceptError);
-    await l._startServer();
+    native.acceptOpen(bound.fd, {
+      onConnection: (c) => l._onConnection(Accepted.fromFd(c)),
+      onError: (code) => l._acceptFailed(code),
+    });
+    l._watch();
     return l;
   }
 
-  private async _startServer(): Promise<void> {
-    const server = newServer();
-    server.on('connection', this._onConnection);
-    server.on('error', (err: NodeJS.ErrnoException) => this._onAcceptError(err));
-    const fd = native.dup(this._fd);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ fd }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this._server = server;
-    // paused or closed while listen() was under way
-    if (this._paused || this._closed) {
-      server.close();
-      this._server = undefined;
-    }
+  // Accepting when neither paused, closed nor waiting out a lack of fds; else not.
+  private _watch(): void {
+    const on = !this._paused && !this._closed && this._retry === undefined;
+    if (on === this._watching) return;
+    this._watching = on;
+    native.acceptWatch(this._fd, on);
+  }
+
+  private _acceptFailed(code: string): void {
+    const freed = this._onAcceptError(code);
+    if (freed || !OUT_OF_RESOURCES.has(code) || this._retry !== undefined || this._closed) return;
+    // nothing to free: stop polling (the poll would fire again at once) and try again later
+    this._retry = setTimeout(() => {
+      this._retry = undefined;
+      if (!this._closed) this._watch();
+    }, RETRY_MS);
+    this._watch();
   }
 
   /** Stops accepting; connections queue in the kernel backlog. Idempotent. */
   pause(): void {
-    if (this._rearm !== undefined) clearTimeout(this._rearm);
-    this._rearm = undefined;
     if (this._paused || this._closed) return;
     this._paused = true;
-    if (this._fd >= 0 && this._server !== undefined) {
-      this._server.close();
-      this._server = undefined;
-    }
+    if (this._fd >= 0) this._watch();
   }
 
   /** Accepts again after pause(). Idempotent. */
@@ -160,34 +169,21 @@ export class Listener {
     if (!this._paused || this._closed) return;
     this._paused = false;
     if (this._fd >= 0) {
-      this._startServer().catch(() => {
-        // the dup failed (EMFILE): try again shortly, unless paused or closed meanwhile
-        if (this._paused || this._closed) return;
-        this._paused = true;
-        this._rearm = setTimeout(() => {
-          this._rearm = undefined;
-          this.resume();
-        }, REARM_RETRY_MS);
-      });
+      this._watch();
       return;
     }
-    while (this._held.length > 0 && !this._paused) this._onConnection(this._held.shift() as net.Socket);
+    while (this._held.length > 0 && !this._paused) this._onConnection(this._held.shift() as Accepted);
   }
 
   /** Closes the port at once (new connections are refused); open sessions are not touched. */
   close(): void {
     if (this._closed) return;
     this._closed = true;
-    if (this._rearm !== undefined) clearTimeout(this._rearm);
+    if (this._retry !== undefined) clearTimeout(this._retry);
+    this._retry = undefined;
     this._server?.close();
-    this._server = undefined;
-    if (this._fd >= 0) native.close(this._fd);
-    for (const s of this._held.splice(0)) s.destroy();
+    if (this._fd >= 0) native.acceptClose(this._fd);
+    this._watching = false;
+    for (const c of this._held.splice(0)) c.destroy();
   }
-}
-
-function newServer(): net.Server {
-  // pauseOnConnect: nothing is read before TLS or the program owns the socket.
-  // allowHalfOpen: a client's FIN must not end our side (half-close relay).
-  return net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
 }

@@ -4,6 +4,7 @@ import type tls from 'node:tls';
 import { EXIT_TEMPORARY, errnoText } from '../errors';
 import type { ConnectionInfo } from '../env/connection-env';
 import { safeText } from '../env/safe-text';
+import type { Accepted } from '../listen/accepted';
 import type { ServerTlsConfig } from '../tls/context';
 import { serverTls } from '../tls/server-socket';
 import { sslEnv } from '../tls/ssl-env';
@@ -21,8 +22,8 @@ import { fields, handshake, tlsReason, STATUS_FAILED, type SessionEnd, type Sess
 /** Everything a -n session needs from the connection path. */
 export interface DelayedTlsRequest {
   host: SessionHost;
-  /** The accepted, paused client socket (plaintext until the program asks for TLS). */
-  socket: net.Socket;
+  /** The accepted client connection, unread (plaintext until the program asks for TLS). */
+  conn: Accepted;
   info: ConnectionInfo;
   /** The program's environment so far (server, rules, connection variables). */
   env: Map<string, string>;
@@ -56,8 +57,10 @@ type Wait =
  * @returns the pid and wait status for the `ended by` line
  */
 export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd> {
-  const { host, socket, info } = req;
+  const { host, info } = req;
   const { config, log, serverPid } = host;
+  // a net.Socket for the banner and the fd's blocking mode (never read: it stays paused)
+  const socket = req.conn.socket;
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (!native.available() || fd === undefined || fd < 0) {
     // socketpair/pipe for the child come from the addon; there is no pure-Node way to hand them over
@@ -167,7 +170,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   handle?.setBlocking?.(false);
   // the socket was never read: TLS starts from what the kernel holds next, on our dup of the fd
   // (the program keeps its own descriptors of the connection)
-  const own = serverTls(socket, req.tlsConfig);
+  const own = serverTls(req.conn, req.tlsConfig);
   tlsSocket = own.socket;
   tlsSocket.on('error', () => {
     // reported through the handshake or the relay

@@ -1,12 +1,12 @@
 // A running sslserver: the listener, the limits, the TLS configurations, and SIGTERM.
 import { readFileSync } from 'node:fs';
-import type net from 'node:net';
 import type { Log } from '../log/log';
 import { ConnectionLimits, type ConnectionCounts } from '../listen/limits';
 import { HandshakeTable, type SharedIpCounts } from '../listen/handshake-table';
 import { ProgramSlots, type ProgramSlotPool } from '../listen/program-slots';
 import { handshakeFdBudget } from '../listen/fd-budget';
 import { Listener, type BoundSocket, type ListenerOptions } from '../listen/listener';
+import type { Accepted } from '../listen/accepted';
 import { tlsSettingsFromEnv } from '../tls/settings';
 import { contextOptionsFromEnv, createServerContext, loadTlsMaterial, type ContextOptions, type ServerTlsConfig, type TlsMaterial } from '../tls/context';
 import type { TlsSettings } from '../tls/settings';
@@ -117,19 +117,18 @@ export class SslServer implements SessionHost {
     return this._listener;
   }
 
-  private readonly _onConnection = (socket: net.Socket): void => handleConnection(this, socket);
+  private readonly _onConnection = (conn: Accepted): void => handleConnection(this, conn);
 
-  private readonly _onAcceptError = (err: NodeJS.ErrnoException): void => {
-    // out of fds: drop the oldest stalled handshake so that the next accept has one
-    if (err.code === 'EMFILE' || err.code === 'ENFILE') this.handshakes.evictOldest();
-  };
+  // out of fds: drop the oldest stalled handshake so that the next accept has one
+  private readonly _onAcceptError = (code: string): boolean => (code === 'EMFILE' || code === 'ENFILE') && this.handshakes.evictOldest();
 
   /**
-   * SessionHost: the TLS set-up for a connection whose rule set `ruleEnv`; concurrent
-   * connections of one new set-up share one load, and a failed load is not kept.
-   * @throws ConfigError from loading the files (or from the key helper)
+   * SessionHost: the TLS set-up for a connection whose rule set `ruleEnv`: the start-up one at
+   * once (no wait: the session goes on in the same turn), else a promise; concurrent connections
+   * of one new set-up share one load, and a failed load is not kept.
+   * @throws ConfigError from loading the files (or from the key helper; the promise rejects)
    */
-  async tlsFor(ruleEnv: ReadonlyMap<string, string>): Promise<ServerTlsConfig> {
+  tlsFor(ruleEnv: ReadonlyMap<string, string>): ServerTlsConfig | Promise<ServerTlsConfig> {
     if (!TLS_VARIABLES.some((v) => ruleEnv.has(v))) return this._baseTls;
     const env: Record<string, string | undefined> = {};
     for (const v of TLS_VARIABLES) env[v] = ruleEnv.get(v) ?? this.config.baseEnv.get(v);

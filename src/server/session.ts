@@ -1,10 +1,11 @@
 // The path of one connection: limits, rules, TLS handshake, program, relay, teardown.
-import net from 'node:net';
+import type net from 'node:net';
 import type tls from 'node:tls';
 import { EXIT_PERMANENT, EXIT_TEMPORARY, errCode, errnoText } from '../errors';
 import type { Log, ConnectionFields } from '../log/log';
 import type { ConnectionCounts } from '../listen/limits';
 import type { EvictionCause, HandshakeTable } from '../listen/handshake-table';
+import type { Accepted } from '../listen/accepted';
 import { lookupRules, type RuleMatch } from '../rules/rules-lookup';
 import { normalizeAddress, type ConnectionInfo } from '../env/connection-env';
 import { programEnv, programIdentity } from './program-env';
@@ -66,41 +67,33 @@ export interface SessionEnd {
  * Serves one accepted (paused) connection to its end. Never throws: every failure is one log
  * line and a closed socket; the listener and other sessions are not affected.
  */
-export function handleConnection(host: SessionHost, socket: net.Socket): void {
-  socket.on('error', () => {
-    // errors before TLS owns the socket (reset during lookups) end in the steps below
-  });
-  const remoteAddress = socket.remoteAddress;
-  const localAddress = socket.localAddress;
-  if (remoteAddress === undefined || localAddress === undefined) {
-    socket.destroy(); // reset before we saw it
-    return;
-  }
+export function handleConnection(host: SessionHost, conn: Accepted): void {
+  const remoteAddress = conn.remoteAddress;
   const remote = normalizeAddress(remoteAddress);
-  const local = normalizeAddress(localAddress);
+  const local = normalizeAddress(conn.localAddress);
   const { log, limits } = host;
   if (!limits.tryAcquire(remote.ip)) {
     log.logWarning(`ip connection limit of ${limits.maxConIp} exceeded for: ${remote.ip}`);
-    socket.destroy();
+    conn.destroy();
     return;
   }
   const info: ConnectionInfo = {
     localIp: local.ip,
-    localPort: socket.localPort ?? 0,
+    localPort: conn.localPort,
     remoteIp: remote.ip,
-    remotePort: socket.remotePort ?? 0,
+    remotePort: conn.remotePort,
     ipv6: remote.ipv6,
   };
   // TCP6INTERFACE for a link-local peer: the zone Node reports, else the interface we are bound to
   const zone = remoteAddress.includes('%') ? remoteAddress.slice(remoteAddress.indexOf('%') + 1) : host.config.interfaceName;
   if (remote.ipv6 && /^fe[89ab]/i.test(remote.ip) && zone !== undefined) info.interfaceName = zone;
   const slot = { held: false };
-  serve(host, socket, info, slot)
+  serve(host, conn, info, slot)
     .then(nextStep)
     .catch((err: unknown): SessionEnd => {
       // a bug, not a client's doing: keep serving others
       log.logFailure('fatal', EXIT_TEMPORARY, `internal error; please report: ${safeText(String(err), { space: true })}`);
-      socket.destroy();
+      conn.destroy();
       return { pid: host.serverPid, status: STATUS_FAILED };
     })
     .then((end) => {
@@ -142,17 +135,17 @@ class EarlyPhase {
   tlsSocket: tls.TLSSocket | undefined = undefined;
   private controller: AbortController | undefined = undefined;
 
-  constructor(private readonly socket: net.Socket) {}
+  constructor(private readonly conn: Accepted) {}
 
   get over(): boolean {
     return this.reason !== undefined;
   }
 
-  /** Ends the phase early (the first reason stays), destroying the socket. */
+  /** Ends the phase early (the first reason stays), destroying the connection. */
   end(why: EarlyDrop): void {
     if (this.reason !== undefined) return;
     this.reason = why;
-    (this.tlsSocket ?? this.socket).destroy();
+    (this.tlsSocket ?? this.conn).destroy();
     // (a reason string: abort() without one builds a DOMException with a stack)
     this.controller?.abort(why);
   }
@@ -172,22 +165,28 @@ function endByDeadline(phase: EarlyPhase): void {
   phase.end('deadline');
 }
 
-async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo, slot: { held: boolean }): Promise<SessionEnd | SessionRest> {
+async function serve(host: SessionHost, conn: Accepted, info: ConnectionInfo, slot: { held: boolean }): Promise<SessionEnd | SessionRest> {
   const { config, log, serverPid } = host;
   const dropped = (status: number): SessionEnd => {
-    socket.destroy();
+    conn.destroy();
     return { pid: serverPid, status };
   };
 
   // The phase before the program: a place in the handshake table and, in normal mode, one -T
   // deadline from accept that client bytes do not extend. Whatever ends it early (deadline,
-  // eviction, the client leaving) destroys the socket at once, freeing its fd.
-  const phase = new EarlyPhase(socket);
+  // eviction, the client leaving) destroys the connection at once, freeing its fd.
+  const phase = new EarlyPhase(conn);
   const ticket = host.handshakes.admit(info.remoteIp, (cause) => phase.end(`evicted-${cause}`));
   const deadlineAt = Date.now() + config.handshakeTimeoutMs;
   // -n: the program starts before TLS (its handshake has its own -T), and the socket must stay unread
   const deadline = config.delayedTls ? undefined : setTimeout(endByDeadline, config.handshakeTimeoutMs, phase);
-  const unwatch = config.delayedTls ? undefined : watchEarlyEof(socket, () => phase.end('gone'));
+  // The early-EOF watch reads through a net.Socket: one is made (and the watch started) only
+  // before a wait for something outside this turn (lookups, a rule's TLS files); a connection
+  // that goes from accept to TLS in one turn needs neither, and its TLS socket opens the fd.
+  let unwatch: (() => void) | undefined;
+  const watch = (): void => {
+    if (!config.delayedTls && unwatch === undefined && !conn.destroyed) unwatch = watchEarlyEof(conn.socket, () => phase.end('gone'));
+  };
   const endPhase = (): void => {
     ticket.release();
     clearTimeout(deadline);
@@ -229,9 +228,13 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
 
     // -l / PTR of the local address, -h PTR (+ -p), -r IDENT: each bounded, none throws; the
     // phase's end (client gone, -T, eviction) cuts them short
-    const ids = host.lookups.offline() ?? (await lookUp(host, socket, info, phase.signal()));
+    let ids = host.lookups.offline();
+    if (ids === undefined) {
+      watch();
+      ids = await lookUp(host, conn.socket, info, phase.signal());
+    }
     if (phase.over) return droppedEarly();
-    if (socket.destroyed) return { pid: serverPid, status: STATUS_FAILED };
+    if (conn.destroyed) return { pid: serverPid, status: STATUS_FAILED };
     if (ids.localHost !== undefined) info.localHost = ids.localHost;
     if (ids.remoteHost !== undefined) info.remoteHost = ids.remoteHost;
     if (ids.remoteInfo !== undefined) info.remoteInfo = ids.remoteInfo;
@@ -257,15 +260,21 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       }
     }
 
-    socket.setNoDelay(config.noDelay);
+    conn.setNoDelay(config.noDelay);
     if (config.killIpOptions && !info.ipv6 && native.available()) {
-      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-      if (fd !== undefined && fd >= 0) native.setIpOptionsNone(fd);
+      const fd = conn.fd;
+      if (fd >= 0) native.setIpOptionsNone(fd);
     }
 
     let tlsConfig: ServerTlsConfig;
     try {
-      tlsConfig = await host.tlsFor(ruleEnv);
+      const pending = host.tlsFor(ruleEnv);
+      if (pending instanceof Promise) {
+        watch();
+        tlsConfig = await pending;
+      } else {
+        tlsConfig = pending;
+      }
     } catch (err) {
       log.logFailure('error', EXIT_TEMPORARY, (err as Error).message);
       return dropped(STATUS_FAILED);
@@ -278,13 +287,13 @@ async function serve(host: SessionHost, socket: net.Socket, info: ConnectionInfo
       endPhase();
       if (!(await host.acquireProgram(new AbortController().signal))) return dropped(STATUS_FAILED);
       slot.held = true;
-      return runDelayedTls.bind(undefined, { host, socket, info, env: programEnv(config, ruleEnv, info), tlsConfig, certHostName: ids.paranoidRejected ? info.remoteIp : info.remoteHost });
+      return runDelayedTls.bind(undefined, { host, conn, info, env: programEnv(config, ruleEnv, info), tlsConfig, certHostName: ids.paranoidRejected ? info.remoteIp : info.remoteHost });
     }
 
-    // the early-EOF watch stops here: what it buffered (at most a high-water mark) is OpenSSL's
-    // first input (serverTls takes the socket's buffer first)
+    // the early-EOF watch (if any) stops here: what it buffered (at most a high-water mark) is
+    // OpenSSL's first input (serverTls takes the socket's buffer first)
     unwatch?.();
-    const own = serverTls(socket, tlsConfig);
+    const own = serverTls(conn, tlsConfig);
     const wrapped = own.socket;
     phase.tlsSocket = wrapped;
     // reported through the handshake or the relay; a module-level function, as a closure here

@@ -1,4 +1,4 @@
-// Tests for the addon's typed surface: loading, fds, listenTcp, setIpOptionsNone, heapTopPad, error shapes.
+// Tests for the addon's typed surface: loading, fds, listenTcp, setIpOptionsNone, setNoDelay, heapTopPad, error shapes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync, readFileSync } from 'node:fs';
@@ -61,6 +61,10 @@ test('an addon call with too few arguments throws ERR_MISSING_ARGS, never return
     ['sendFds', [0, Buffer.alloc(1)]],
     ['setChildRef', [1]],
     ['setIpOptionsNone', []],
+    ['setNoDelay', [0]],
+    ['acceptOpen', []],
+    ['acceptWatch', [0]],
+    ['acceptClose', []],
     ['close', []],
     ['chroot', []],
     ['spawn', ['/bin/true', ['true'], [], [0, 1, 2], -1, -1, null]],
@@ -187,6 +191,23 @@ test('setIpOptionsNone works on IPv4 sockets and is a no-op on IPv6 ones', () =>
   const [r, w] = native.pipe();
   try {
     assert.throws(() => native.setIpOptionsNone(r), isSysError('ENOTSOCK', 'getsockname'));
+  } finally {
+    native.close(r);
+    native.close(w);
+  }
+});
+
+test('setNoDelay sets TCP_NODELAY on a TCP socket (both ways) and fails on anything else', () => {
+  const v4 = native.listenTcp({ address: '127.0.0.1', port: 0 });
+  try {
+    native.setNoDelay(v4.fd, true);
+    native.setNoDelay(v4.fd, false);
+  } finally {
+    native.close(v4.fd);
+  }
+  const [r, w] = native.pipe();
+  try {
+    assert.throws(() => native.setNoDelay(r, true), isSysError('ENOTSOCK', 'setsockopt'));
   } finally {
     native.close(r);
     native.close(w);

@@ -1,6 +1,7 @@
 // The one loader of the sslserver_native addon (native/*.c): its whole surface, typed.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { getSystemErrorName } from 'node:util';
 import type { SecureContext } from 'node:tls';
 import { SysError, errCode } from '../errors';
 
@@ -86,6 +87,7 @@ export interface NativeAddon {
   heapTrim(): boolean;
   listenTcp(options: ListenTcpOptions): ListenTcpResult;
   setIpOptionsNone(fd: number): void;
+  setNoDelay(fd: number, on: boolean): void;
   seqpacketPair(): [number, number];
   sendFds(fd: number, data: Buffer, fds: readonly number[]): void;
   dropPrivilegeLimits(): void;
@@ -98,6 +100,31 @@ export interface NativeAddon {
   pipeWritev(fd: number, buffers: readonly Buffer[]): number;
   pipeGrow(fd: number, bytes: number): number;
   pipeClose(fd: number): void;
+  acceptOnEvent(callback: (listenFd: number, fd: number, remoteAddress?: string, remotePort?: number, localAddress?: string, localPort?: number) => void): void;
+  acceptOpen(fd: number): void;
+  acceptWatch(fd: number, on: boolean): void;
+  acceptClose(fd: number): void;
+}
+
+/** A connection a listener of `acceptOpen` took: its fd and both ends as net.Socket spells them. */
+export interface AcceptedFd {
+  /** Non-blocking and close-on-exec; the handler owns it. */
+  readonly fd: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+}
+
+/** What a listener of `acceptOpen` reports: each connection, and each failed accept(2). */
+export interface AcceptHandlers {
+  onConnection(conn: AcceptedFd): void;
+  /**
+   * accept(2) failed (code: EMFILE, ENFILE, ENOBUFS, ENOMEM, or a network error the kernel
+   * passed on); after a resource error the wake-up ends, and the poll fires again next turn
+   * unless the handler stops watching.
+   */
+  onError(code: string): void;
 }
 
 /** `pipeWatch` events: readable, writable (or 0: nothing). */
@@ -121,6 +148,7 @@ let loaded: NativeAddon | undefined;
 let loadError: Error | undefined;
 const pendingExits = new Map<number, (status: number) => void>();
 const pipeHandlers = new Map<number, (event: PipeEvent) => void>();
+const acceptHandlers = new Map<number, AcceptHandlers>();
 let pipeReadBuffer: Buffer | undefined;
 
 /** The package root: the nearest directory above this file with our package.json. */
@@ -161,6 +189,7 @@ export function loadNative(): NativeAddon {
       const addon = require(p) as NativeAddon;
       addon.onExit(dispatchExit);
       addon.pipeOnEvent(dispatchPipe);
+      addon.acceptOnEvent(dispatchAccept);
       pipeReadBuffer = addon.pipeReadBuffer();
       loaded = addon;
       return addon;
@@ -193,6 +222,17 @@ function dispatchPipe(fd: number, event: number, bytes: number): void {
   if (handler === undefined) return;
   if (event === PIPE_DATA) handler((pipeReadBuffer as Buffer).subarray(0, bytes));
   else handler(event);
+}
+
+function dispatchAccept(listenFd: number, fd: number, remoteAddress?: string, remotePort?: number, localAddress?: string, localPort?: number): void {
+  const handlers = acceptHandlers.get(listenFd);
+  if (fd < 0) {
+    handlers?.onError(getSystemErrorName(fd));
+    return;
+  }
+  // a listener closed by an earlier callback of the same wake-up: the connection is nobody's
+  if (handlers === undefined) loaded?.close(fd);
+  else handlers.onConnection({ fd, remoteAddress: remoteAddress as string, remotePort: remotePort as number, localAddress: localAddress as string, localPort: localPort as number });
 }
 
 // Errors from the addon carry code and syscall (Node's shape); callers get our SysError.
@@ -300,6 +340,15 @@ export function listenTcp(opts: ListenTcpOptions): ListenTcpResult {
 export function setIpOptionsNone(fd: number): void {
   const addon = loadNative();
   sys(() => addon.setIpOptionsNone(fd));
+}
+
+/**
+ * Sets TCP_NODELAY on a connection held by fd (one not yet given to a net.Socket or TLS socket).
+ * @throws SysError (EBADF, ENOTSOCK)
+ */
+export function setNoDelay(fd: number, on: boolean): void {
+  const addon = loadNative();
+  sys(() => addon.setNoDelay(fd, on));
 }
 
 /**
@@ -434,4 +483,30 @@ export function pipeClose(fd: number): void {
   pipeHandlers.delete(fd);
   const addon = loadNative();
   sys(() => addon.pipeClose(fd));
+}
+
+/**
+ * Takes over a listening socket for accepting on this thread's loop without net.Server: each
+ * connection comes to `handlers.onConnection` as an fd with its addresses. Nothing is accepted
+ * until `acceptWatch(fd, true)`.
+ * @param fd a listening TCP socket (listenTcp's); `acceptClose` is then the way to close it
+ * @throws SysError when fd cannot be polled
+ */
+export function acceptOpen(fd: number, handlers: AcceptHandlers): void {
+  const addon = loadNative();
+  sys(() => addon.acceptOpen(fd));
+  acceptHandlers.set(fd, handlers);
+}
+
+/** Accepts (on) or leaves new connections in the kernel backlog (off). */
+export function acceptWatch(fd: number, on: boolean): void {
+  const addon = loadNative();
+  sys(() => addon.acceptWatch(fd, on));
+}
+
+/** Stops accepting on an fd of `acceptOpen` and closes it; no connection comes after this. */
+export function acceptClose(fd: number): void {
+  acceptHandlers.delete(fd);
+  const addon = loadNative();
+  sys(() => addon.acceptClose(fd));
 }

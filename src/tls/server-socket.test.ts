@@ -1,5 +1,6 @@
-// Tests for serverTlsOver: a real loopback connection, accepted paused by a net.Server as the
-// listener does, served by the TLS socket it makes, against Node's TLS client.
+// Tests for serverTlsOver: a real loopback connection, accepted by the listener's own accept loop
+// (a bare fd) or paused by a net.Server (the fallback's and a net.Socket's case), served by the TLS
+// socket it makes, against Node's TLS client.
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,6 +9,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { testCerts } from '../../test/integration/harness';
+import { Accepted } from '../listen/accepted';
+import { Listener } from '../listen/listener';
 import { HELD_HIGH_WATER_BYTES, serverTlsOver, type ServerSocketOptions, type ServerTlsSocket } from './server-socket';
 
 const WAIT_MS = 10_000;
@@ -28,14 +31,24 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 
 /**
- * One connection: a listener that accepts paused (as ours does), `onAccept` on the raw socket,
- * and a connected TLS client.
+ * One connection: our listener (its own accept: `onAccept` gets a bare fd), or with `viaServer` a
+ * net.Server that accepts paused (`onAccept` gets its socket, wrapped), and a connected TLS client.
  */
-async function connect(t: TestContext, onAccept: (raw: net.Socket) => void): Promise<{ client: tls.TLSSocket }> {
-  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, onAccept);
-  t.after(() => server.close());
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
+async function connect(t: TestContext, onAccept: (conn: Accepted) => void, viaServer = false): Promise<{ client: tls.TLSSocket }> {
+  let port: number;
+  if (viaServer) {
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (raw) => {
+      const conn = Accepted.fromSocket(raw);
+      if (conn !== undefined) onAccept(conn);
+    });
+    t.after(() => server.close());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as net.AddressInfo).port;
+  } else {
+    const listener = await Listener.open({ bind: { address: '127.0.0.1', family: 4, v6only: false }, port: 0, backlog: 16 }, onAccept);
+    t.after(() => listener.close());
+    port = listener.port;
+  }
   const client = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
   client.on('error', () => {
     // a failed test shows in its assertions
@@ -52,8 +65,20 @@ function secure(t: TestContext, s: ServerTlsSocket): Promise<void> {
 
 test('what comes before there is a reader is held, reading pauses past the high-water mark, and the reader gets all of it in order', async (t) => {
   let made: ServerTlsSocket | undefined;
-  const conn = await connect(t, (raw) => (made = serverTlsOver(raw, options)));
+  let bare: number | undefined;
+  let fdsBefore = 0;
+  let fdsAfter = 0;
+  const conn = await connect(t, (accepted) => {
+    bare = accepted.bareFd;
+    fdsBefore = openFds();
+    made = serverTlsOver(accepted, options);
+    fdsAfter = openFds();
+    // the TLS socket owns the fd now: destroying the accepted connection must not close it
+    accepted.destroy();
+  });
+  assert.ok(bare !== undefined && bare >= 0, 'the listener handed over a bare fd');
   assert.ok(made !== undefined, 'serverTlsOver made a socket');
+  assert.equal(fdsAfter, fdsBefore, 'the TLS socket opened the fd itself (no dup)');
   const s = made;
   await secure(t, s);
   const data = randomBytes(HELD_HIGH_WATER_BYTES * 8);
@@ -84,17 +109,22 @@ test('the bytes the accepted socket read already are the first TLS input; the co
   let fdsBefore = 0;
   let fdsAfter = 0;
   let buffered = 0;
-  const conn = await connect(t, (raw) => {
-    // as the early-EOF watch: a 'readable' listener makes the socket read the ClientHello
-    const onReadable = (): void => {
-      raw.off('readable', onReadable);
-      buffered = raw.readableLength;
-      fdsBefore = openFds();
-      made = serverTlsOver(raw, options);
-      fdsAfter = openFds();
-    };
-    raw.on('readable', onReadable);
-  });
+  const conn = await connect(
+    t,
+    (accepted) => {
+      // as the early-EOF watch: a 'readable' listener makes the socket read the ClientHello
+      const raw = accepted.socket;
+      const onReadable = (): void => {
+        raw.off('readable', onReadable);
+        buffered = raw.readableLength;
+        fdsBefore = openFds();
+        made = serverTlsOver(accepted, options);
+        fdsAfter = openFds();
+      };
+      raw.on('readable', onReadable);
+    },
+    true,
+  );
   assert.ok(made !== undefined);
   const s = made;
   assert.ok(buffered > 0, 'the accepted socket had read the ClientHello');
@@ -108,7 +138,7 @@ test('the bytes the accepted socket read already are the first TLS input; the co
 
 test('the client\'s close_notify ends only its side: ours still writes, then ends', async (t) => {
   let made: ServerTlsSocket | undefined;
-  const conn = await connect(t, (raw) => (made = serverTlsOver(raw, options)));
+  const conn = await connect(t, (accepted) => (made = serverTlsOver(accepted, options)));
   assert.ok(made !== undefined);
   const s = made;
   await secure(t, s);

@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
+import type { Accepted } from '../listen/accepted';
 import * as native from '../sys/native';
 
 /**
@@ -51,32 +52,39 @@ export interface ServerTls {
 
 /**
  * The TLS socket for an accepted connection: serverTlsOver's when it can be made, else the
- * ordinary wrap, `new TLSSocket(socket, ...)`. Either takes the bytes the socket already read as
- * its first input.
+ * ordinary wrap, `new TLSSocket(socket, ...)`. Either takes the bytes the connection's net.Socket
+ * (if it has one) already read as its first input.
  */
-export function serverTls(raw: net.Socket, options: ServerSocketOptions): ServerTls {
-  const own = serverTlsOver(raw, options);
+export function serverTls(conn: Accepted, options: ServerSocketOptions): ServerTls {
+  const own = serverTlsOver(conn, options);
   if (own !== undefined) return own;
-  const socket = new tls.TLSSocket(raw, { isServer: true, secureContext: options.secureContext, requestCert: options.requestCert, rejectUnauthorized: false });
+  const socket = new tls.TLSSocket(conn.socket, { isServer: true, secureContext: options.secureContext, requestCert: options.requestCert, rejectUnauthorized: false });
   return { socket, read: undefined };
 }
 
 /**
- * Makes the TLS socket for an accepted connection: on a dup of its fd, with `onread` (which Node
- * takes only for a TLSSocket that owns its handle, not one that wraps a net.Socket); the
- * accepted socket, once the bytes it already read are taken over, is destroyed (the connection
- * stays, on the dup). Returns undefined when that cannot be done (no addon, no fd, out of fds):
- * serverTls wraps the socket the ordinary way then.
+ * Makes the TLS socket for an accepted connection on its own TCP handle, with `onread` (which
+ * Node takes only for a TLSSocket that owns its handle, not one that wraps a net.Socket): on the
+ * connection's fd itself when no net.Socket was made for it (the listener's own accept), else on
+ * a dup of the socket's fd, and that socket, once the bytes it already read are taken over, is
+ * destroyed (the connection stays, on the dup). Returns undefined when that cannot be done (no
+ * addon, no fd, out of fds, a Node whose TLS handle cannot open an fd): serverTls wraps the
+ * connection's net.Socket the ordinary way then.
  */
-export function serverTlsOver(raw: net.Socket, options: ServerSocketOptions): ServerTlsSocket | undefined {
+export function serverTlsOver(conn: Accepted, options: ServerSocketOptions): ServerTlsSocket | undefined {
   if (!native.available()) return undefined;
-  const rawFd = (raw as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (rawFd === undefined || rawFd < 0) return undefined;
+  const bare = conn.bareFd;
   let fd: number;
-  try {
-    fd = native.dup(rawFd);
-  } catch {
-    return undefined; // EMFILE: the ordinary wrap needs no second fd
+  if (bare !== undefined) {
+    fd = bare;
+  } else {
+    const rawFd = conn.fd;
+    if (rawFd < 0 || conn.destroyed) return undefined;
+    try {
+      fd = native.dup(rawFd);
+    } catch {
+      return undefined; // EMFILE: the ordinary wrap needs no second fd
+    }
   }
   const reading = new RecordRouter();
   landing ??= Buffer.allocUnsafe(LANDING_BYTES);
@@ -86,25 +94,30 @@ export function serverTlsOver(raw: net.Socket, options: ServerSocketOptions): Se
     requestCert: options.requestCert,
     rejectUnauthorized: false,
     // as a wrapping TLSSocket takes the accepted socket's: the client's close_notify must not end our side
-    allowHalfOpen: raw.allowHalfOpen,
+    allowHalfOpen: true,
     onread: { buffer: landing, callback: reading.onRead },
   } as tls.TLSSocketOptions);
   reading.socket = socket;
   const handle = (socket as unknown as { _handle?: TlsHandle })._handle;
   if (handle?.open === undefined || handle.receive === undefined || handle.open(fd) !== 0) {
-    // not the Node this was built against: close ours, leave the connection to the caller
+    // not the Node this was built against: leave the connection (and a bare fd) to the caller
     socket.destroy();
-    native.close(fd);
+    if (bare === undefined) native.close(fd);
     return undefined;
   }
-  // bytes the accepted socket read already (the early-EOF watch) are the first TLS input; a socket
-  // that has read nothing (-n's) is not asked, as read() would start it reading
-  while (raw.readableLength > 0) {
-    const chunk = raw.read() as Buffer | null;
-    if (chunk === null) break;
-    handle.receive(chunk);
+  if (bare !== undefined) {
+    conn.handOver();
+  } else {
+    // bytes the accepted socket read already (the early-EOF watch) are the first TLS input; a
+    // socket that has read nothing (-n's) is not asked, as read() would start it reading
+    const raw = conn.socket;
+    while (raw.readableLength > 0) {
+      const chunk = raw.read() as Buffer | null;
+      if (chunk === null) break;
+      handle.receive(chunk);
+    }
+    raw.destroy();
   }
-  raw.destroy();
   // a TLSSocket made without a socket counts as connecting (tls.connect's case) and would wait
   // for a 'connect' before it reads; this one is connected
   (socket as unknown as { connecting: boolean }).connecting = false;

@@ -54,7 +54,9 @@ function closedWithin(sock: net.Socket, ms: number): Promise<number | undefined>
 
 test('500 silent and 50 one-byte-per-second connections do not keep a normal client out (-c 2)', async (t) => {
   // -c 2: with the reference, two silent clients would already hold every slot
-  const s = await startServer(['-c', '2', '-T', '20', '-H', '-R', '127.0.0.1', '0', HELLO]);
+  // -b 1024: the flood connects back to back faster than a cold server accepts; past the default
+  // queue of 20 the kernel drops SYNs, and each waits a second for its retransmit
+  const s = await startServer(['-c', '2', '-T', '20', '-b', '1024', '-H', '-R', '127.0.0.1', '0', HELLO]);
   const idle: net.Socket[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
@@ -115,7 +117,8 @@ test('MAXHANDSHAKESIP: one address cannot fill the handshake table, and its own 
 });
 
 test('-T counts from accept: silent and dribbling connections are dropped at -T, with the table not full', async (t) => {
-  const s = await startServer(['-T', '2', '-H', '-R', '127.0.0.1', '0', HELLO]);
+  // -b 64: a SYN dropped past the default queue of 20 would connect a second late and spoil the timing
+  const s = await startServer(['-T', '2', '-b', '64', '-H', '-R', '127.0.0.1', '0', HELLO]);
   const socks: net.Socket[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {

@@ -1,4 +1,4 @@
-// Options a run script relies on: -B banner, -u/-g identity, -I interface (and IPv6 link-local).
+// Options a run script relies on: -B banner, -b backlog, -u/-g identity, -I interface (and IPv6 link-local).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -11,6 +11,21 @@ test('-B writes the banner to the client before the program output', async () =>
     assert.equal((await tlsExchange(s.port)).data.toString(), 'banner line\r\nhello from 127.0.0.1\n');
   } finally {
     await s.stop();
+  }
+});
+
+test('-b sets the listen queue of every listening socket (20 without it), as the kernel reports it', async () => {
+  for (const [args, want] of [[['-b', '7'], 7], [[], 20]] as const) {
+    const s = await startServer([...args, '-H', '-R', '127.0.0.1', '0', join(FIXTURES, 'hello.sh')]);
+    try {
+      // ss: a listening socket's Send-Q is its backlog; one line per event loop's socket
+      const lines = execFileSync('ss', ['-Hltn', `sport = :${s.port}`], { encoding: 'utf8' }).trim().split('\n');
+      assert.ok(lines.length >= 1, 'listening');
+      for (const l of lines) assert.equal(Number(l.trim().split(/\s+/)[2]), want, l);
+      assert.equal((await tlsExchange(s.port)).data.toString(), 'hello from 127.0.0.1\n');
+    } finally {
+      await s.stop();
+    }
   }
 });
 
