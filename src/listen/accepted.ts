@@ -9,8 +9,8 @@ import * as native from '../sys/native';
  */
 export class Accepted {
   private _socket: net.Socket | undefined;
+  // the bare fd this object owns; -1 once closed, handed over or given to the net.Socket
   private _fd: number;
-  private _closed = false;
 
   private constructor(
     readonly remoteAddress: string,
@@ -49,7 +49,7 @@ export class Accepted {
    */
   get socket(): net.Socket {
     if (this._socket === undefined) {
-      if (this._closed) {
+      if (this._fd < 0) {
         // closed or handed over already: a socket that says so
         this._socket = new net.Socket();
         this._socket.destroy();
@@ -59,35 +59,35 @@ export class Accepted {
       const options = { fd: this._fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true };
       this._socket = new net.Socket(options as net.SocketConstructorOpts);
       this._socket.on('error', ignoreError);
+      this._fd = -1;
     }
     return this._socket;
   }
 
   /** The fd while this object still owns one without a net.Socket; undefined otherwise. */
   get bareFd(): number | undefined {
-    return this._socket === undefined && !this._closed && this._fd >= 0 ? this._fd : undefined;
+    return this._socket === undefined && this._fd >= 0 ? this._fd : undefined;
   }
 
   /** The connection's fd, whoever holds it (-1 when unknown or closed). */
   get fd(): number {
     if (this._socket !== undefined) return (this._socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-    return this._closed ? -1 : this._fd;
+    return this._fd;
   }
 
   get destroyed(): boolean {
-    return this._socket?.destroyed ?? this._closed;
+    return this._socket?.destroyed ?? this._fd < 0;
   }
 
   /** Gives the bare fd to a new owner (a TLS socket that opened it); this object forgets it. */
   handOver(): void {
-    this._closed = true;
     this._fd = -1;
   }
 
   /** TCP_NODELAY on or off (a syscall only when it changes something). */
   setNoDelay(on: boolean): void {
     if (this._socket !== undefined) this._socket.setNoDelay(on);
-    else if (on && this.bareFd !== undefined) native.setNoDelay(this._fd, true);
+    else if (on && this._fd >= 0) native.setNoDelay(this._fd, true);
   }
 
   /** Closes the connection at once (idempotent). */
@@ -96,10 +96,11 @@ export class Accepted {
       this._socket.destroy();
       return;
     }
-    if (this._closed) return;
-    this._closed = true;
+    if (this._fd < 0) return;
+    const fd = this._fd;
+    this._fd = -1;
     try {
-      native.close(this._fd);
+      native.close(fd);
     } catch {
       // EBADF cannot happen for an fd we own; nothing to do either way
     }

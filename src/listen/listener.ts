@@ -49,7 +49,6 @@ const OUT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 export class Listener {
   private _closed = false;
   private _paused = false;
-  private _watching = false;
   private _retry: NodeJS.Timeout | undefined;
   // fallback (no addon): connections accepted while paused wait here, still unread
   private readonly _held: Accepted[] = [];
@@ -138,12 +137,10 @@ export class Listener {
     return l;
   }
 
-  // Accepting when neither paused, closed nor waiting out a lack of fds; else not.
+  // Accepting when neither paused, closed nor waiting out a lack of fds; else not (the addon
+  // ignores a call that changes nothing).
   private _watch(): void {
-    const on = !this._paused && !this._closed && this._retry === undefined;
-    if (on === this._watching) return;
-    this._watching = on;
-    native.acceptWatch(this._fd, on);
+    native.acceptWatch(this._fd, !this._paused && !this._closed && this._retry === undefined);
   }
 
   private _acceptFailed(code: string): void {
@@ -183,7 +180,6 @@ export class Listener {
     this._retry = undefined;
     this._server?.close();
     if (this._fd >= 0) native.acceptClose(this._fd);
-    this._watching = false;
     for (const c of this._held.splice(0)) c.destroy();
   }
 }

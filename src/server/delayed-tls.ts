@@ -61,8 +61,8 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   const { config, log, serverPid } = host;
   // a net.Socket for the banner and the fd's blocking mode (never read: it stays paused)
   const socket = req.conn.socket;
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (!native.available() || fd === undefined || fd < 0) {
+  const fd = req.conn.fd;
+  if (!native.available() || fd < 0) {
     // socketpair/pipe for the child come from the addon; there is no pure-Node way to hand them over
     log.logFailure('fatal', EXIT_TEMPORARY, 'unable to start UCSPI-TLS: native addon unavailable');
     socket.destroy();
