@@ -4,9 +4,10 @@
 #   becomes the nobody network process beside its root spawner), warms it with WARM (3) s of full
 #   handshakes at 16 in flight, then for each of CONC (4 16) runs `tlsload rate` for DURATION (5)
 #   s with CERT (rsa2048) and reads around it, per connection: the loop thread's time on a CPU and
-#   runnable but waiting for one (/proc/PID/schedstat), its involuntary switches, the CPU of the
-#   process's other threads (V8's GC and compiler helpers) and of the spawner, and the machine's
-#   idle and stolen time (/proc/stat). With perf (Debian's linux-perf), each run also records the
+#   runnable but waiting for one (/proc/PID/schedstat), how often it was preempted and how often
+#   it slept in epoll and was woken (fewer: more work done per wake-up), the CPU of the process's
+#   other threads (V8's GC and compiler helpers) and of the spawner, and the machine's idle and
+#   stolen time (/proc/stat). With perf (Debian's linux-perf), each run also records the
 #   scheduler's switches, wake-ups and migrations for its middle PERF_SECONDS (2) and splits the
 #   loop's waiting time by what held its CPU and by whether another CPU sat idle meanwhile (a
 #   wait the scheduler could have avoided) or every CPU was busy (contention: only less CPU per
@@ -37,6 +38,7 @@ snapshot() {
   {
     echo "schedstat $(cat "/proc/$pid/schedstat")"
     echo "nonvoluntary $(awk '/^nonvoluntary_ctxt_switches/ { print $2 }' "/proc/$pid/status")"
+    echo "voluntary $(awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$pid/status")"
     local helpers=0 t
     for t in /proc/"$pid"/task/*; do
       [ "${t##*/}" = "$pid" ] || helpers=$((helpers + $(awk '{ print $14 + $15 }' "$t/stat")))
@@ -98,6 +100,8 @@ rec = {
     "loop_run_pct": round(100 * d("schedstat", 0) / elapsed_ns, 1),
     "loop_wait_pct": round(100 * d("schedstat", 1) / elapsed_ns, 1),
     "loop_preempted_per_conn": round(d("nonvoluntary") / n, 2),
+    # each time the loop went to sleep in epoll and was woken again
+    "loop_wakeups_per_conn": round(d("voluntary") / n, 2),
     "helpers_us": round(d("helpers") / hz / n * 1e6),
     "spawner_us": round(d("spawners") / hz / n * 1e6),
     # /proc/stat's cpu line: user nice system idle iowait irq softirq steal
@@ -167,8 +171,9 @@ print("per connection (us) and share of the wall time (%) of the loop thread; ma
 for r in rows:
     line = (f"{r['cert']:8} c{r['conc']:<3} {r['conn_per_s']:6.0f} conn/s  loop running {r['loop_run_us']} us "
             f"({r['loop_run_pct']}%), runnable waiting {r['loop_wait_us']} us ({r['loop_wait_pct']}%), "
-            f"preempted {r['loop_preempted_per_conn']}/conn; helper threads {r['helpers_us']} us, spawner "
-            f"{r['spawner_us']} us; machine idle {r['machine_idle_pct']}%, stolen {r['machine_steal_pct']}%")
+            f"preempted {r['loop_preempted_per_conn']}/conn, woken {r['loop_wakeups_per_conn']}/conn; "
+            f"helper threads {r['helpers_us']} us, spawner {r['spawner_us']} us; "
+            f"machine idle {r['machine_idle_pct']}%, stolen {r['machine_steal_pct']}%")
     print(line)
     if "traced_s" in r:
         held = ", ".join(f"{k} {v}%" for k, v in r["wait_held_by_pct"].items())
