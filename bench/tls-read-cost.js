@@ -6,8 +6,13 @@
 // MODE:
 //   wrapped       new TLSSocket(acceptedSocket), 'data' events: a new Buffer per record
 //   onread        serverTlsOver (src/tls/server-socket.ts): `onread` into one reused buffer
-//   stage         onread, each record copied into a 64 KiB stage reused every turn (our relay)
-//   fresh-turn    onread, each record copied into a 64 KiB Buffer allocated every turn
+//   stage         onread, each record copied into one stage of INPUT_STAGE_BYTES reused every
+//                 turn, and into a Buffer of its own once the turn has filled it (our relay's
+//                 InputStage in src/spawn/program-io.ts; but nothing pauses the socket here, so a
+//                 turn can read past the stage, where the relay's pause at its high-water mark
+//                 keeps an upload's turns inside it)
+//   fresh-turn    onread, each record copied into a 64 KiB Buffer allocated every turn (and
+//                 whenever the turn has filled one)
 //   fresh-record  onread, each record copied into a Buffer of its own
 // Prints one JSON line: mode, bytes, MB/s, server CPU s per GB.
 'use strict';
@@ -18,6 +23,8 @@ const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { serverTlsOver } = require('../dist/src/tls/server-socket.js');
+const { Accepted } = require('../dist/src/listen/accepted.js');
+const { INPUT_STAGE_BYTES } = require('../dist/src/spawn/program-io.js');
 
 const MODES = ['wrapped', 'onread', 'stage', 'fresh-turn', 'fresh-record'];
 const mode = process.argv[2];
@@ -64,7 +71,14 @@ const endOfTurn = () => {
 };
 const keep = (b) => {
   if (mode === 'fresh-record') kept.push(Buffer.from(b));
-  else {
+  else if (mode === 'stage') {
+    stage ??= Buffer.allocUnsafe(INPUT_STAGE_BYTES);
+    if (used + b.length > stage.length) kept.push(Buffer.from(b));
+    else {
+      b.copy(stage, used);
+      used += b.length;
+    }
+  } else {
     if (stage === undefined || used + b.length > stage.length) (stage = Buffer.allocUnsafe(65536)), (used = 0);
     b.copy(stage, used);
     used += b.length;
@@ -80,7 +94,8 @@ const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (
     socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
     socket.on('data', (b) => (total += b.length));
   } else {
-    const own = serverTlsOver(raw, { secureContext, requestCert: false });
+    const conn = Accepted.fromSocket(raw);
+    const own = conn && serverTlsOver(conn, { secureContext, requestCert: false });
     if (own === undefined) throw new Error('serverTlsOver: no addon or no fd');
     socket = own.socket;
     own.read(mode === 'onread' ? (b) => void (total += b.length) : (b) => void ((total += b.length), keep(b)));
