@@ -14,18 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 outfile=${1:-}
-shared=${SHARED_BENCH:-../shared/bench}
 certs=${CERTS:-rsa2048 p256} pairs=${PAIRS:-4} loops=${LOOPS:-2} warm=${WARM:-15}
 duration=${DURATION:-5} concs=${CONC:-4 16 64} port=${PORT:-9443}
-server_js=$PWD/dist/src/cli/sslserver.js
-[ -f "$server_js" ] || { echo "loops: $server_js not found (npm run build)" >&2; exit 111; }
-python3 "$shared/bench.py" build >&2
-build=${BENCH_DIR:-/tmp/ucspi-bench}/build
-node_flags=$(sed -n '1s/^#!.*env -S node//p' "$server_js")
-work=$(mktemp -d /tmp/ucspi-ts-loops.XXXXXX)
-pid=
-stop() { [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; }; }
-trap 'stop; rm -rf "$work"' EXIT
+# shellcheck source=bench/warm-server.sh
+. bench/warm-server.sh
+bench_init loops
 
 # clock ticks of the network process and its spawners, together
 ticks() {
@@ -39,13 +32,7 @@ ticks() {
 # run CERT WORKERS PAIR: one warm server, one JSON line per concurrency
 run() {
   local cert=$1 workers=$2 pair=$3 c before after
-  # shellcheck disable=SC2086 # node_flags is a list of flags
-  CERTFILE=$build/$cert.pem KEYFILE=$build/$cert.key DHFILE= SSLSERVER_WORKERS=$workers \
-    node $node_flags "$server_js" -H -R -l localhost -c 4000 -b 1024 127.0.0.1 "$port" \
-    "$build/benchprog" http >"$work/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do ss -ltn "sport = :$port" | grep -q LISTEN && break; sleep 0.1; done
-  "$build/tlsload" rate -H 127.0.0.1 -p "$port" -c 16 -d "$warm" >/dev/null
+  start_warm "$cert" "$port" "$warm" SSLSERVER_WORKERS="$workers"
   for c in $concs; do
     before=$(ticks)
     "$build/tlsload" rate -H 127.0.0.1 -p "$port" -c "$c" -d "$duration" | tail -n 1 >"$work/r.json"

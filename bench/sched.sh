@@ -20,18 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 outfile=${1:-}
-shared=${SHARED_BENCH:-../shared/bench}
 cert=${CERT:-rsa2048} warm=${WARM:-3} duration=${DURATION:-5} concs=${CONC:-4 16}
 port=${PORT:-9444} perf_seconds=${PERF_SECONDS:-2}
-server_js=${SERVER_JS:-$PWD/dist/src/cli/sslserver.js}
-[ -f "$server_js" ] || { echo "sched: $server_js not found (npm run build)" >&2; exit 111; }
-python3 "$shared/bench.py" build >&2
-build=${BENCH_DIR:-/tmp/ucspi-bench}/build
-node_flags=$(sed -n '1s/^#!.*env -S node//p' "$server_js")
-work=$(mktemp -d /tmp/ucspi-ts-sched.XXXXXX)
-pid=
-stop() { [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; }; }
-trap 'stop; rm -rf "$work"' EXIT
+# shellcheck source=bench/warm-server.sh
+. bench/warm-server.sh
+bench_init sched
 
 # snapshot FILE: the figures the run's deltas are taken from, one "name value..." per line
 snapshot() {
@@ -53,13 +46,7 @@ snapshot() {
   } >"$1"
 }
 
-# shellcheck disable=SC2086 # node_flags is a list of flags
-CERTFILE=$build/$cert.pem KEYFILE=$build/$cert.key DHFILE= \
-  node $node_flags "$server_js" -H -R -l localhost -c 4000 -b 1024 127.0.0.1 "$port" \
-  "$build/benchprog" http >"$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do ss -ltn "sport = :$port" | grep -q LISTEN && break; sleep 0.1; done
-"$build/tlsload" rate -H 127.0.0.1 -p "$port" -c 16 -d "$warm" >/dev/null
+start_warm "$cert" "$port" "$warm"
 # shellcheck disable=SC2086 # TUNE is a command and its arguments
 [ -z "${TUNE:-}" ] || $TUNE "$pid" >&2
 tracing=0
@@ -119,14 +106,13 @@ if os.path.exists(path) and os.path.getsize(path) > 0:
     waiting, queued_on, last = False, None, None
     held = collections.Counter()
     idle_elsewhere = busy_everywhere = 0.0
-    first = end = None
+    first = None
     for line in open(path):
         m = ev_re.match(line)
         if not m:
             continue
         cpu, t, ev, rest = int(m.group(1)), float(m.group(2)), m.group(3), m.group(4)
         first = t if first is None else first
-        end = t
         if waiting and last is not None and len(on) == ncpu:
             dt = t - last
             holder = on.get(queued_on, "?")
@@ -154,7 +140,7 @@ if os.path.exists(path) and os.path.getsize(path) > 0:
             w = re.search(r"pid=(\d+) .*dest_cpu=(\d+)", rest)
             if w and w.group(1) == pid and waiting:
                 queued_on = int(w.group(2))
-    span = (end - first) if first is not None and end != first else None
+    span = (last - first) if first is not None and last != first else None
     if span:
         rec["traced_s"] = round(span, 2)
         rec["wait_idle_elsewhere_pct"] = round(100 * idle_elsewhere / span, 1)
