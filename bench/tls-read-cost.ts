@@ -19,7 +19,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Accepted } from '../src/listen/accepted';
@@ -51,10 +51,10 @@ function client(bytes: number, port: number): void {
 
 /** The server: takes one upload the way `mode` says, then prints its cost and exits. */
 function server(mode: string, bytes: number): void {
-  const dir = mkdtempSync(join(tmpdir(), 'tls-read-cost-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
-  const secureContext = tls.createSecureContext({ cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) });
-  rmSync(dir, { recursive: true });
+  // the tests' PKI (scripts/gen-test-certs.sh, made once and kept): its RSA-2048 server certificate
+  const dir = join(tmpdir(), 'ucspi-ssl-ts-bench-certs');
+  execFileSync('sh', [join(__dirname, '../../scripts/gen-test-certs.sh'), dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const secureContext = tls.createSecureContext({ cert: readFileSync(join(dir, 'server.pem')), key: readFileSync(join(dir, 'server.key')) });
 
   let total = 0;
   let turnQueued = false;
