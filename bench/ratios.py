@@ -7,7 +7,9 @@ Reads the per-round records bench.py writes (its own `"summary": true` lines and
 are skipped), pairs our record with each peer's of the same round, workload, certificate and
 case, and prints one row per metric: our median, then each peer's median and the median of
 the same-round ratios ours/peer (min-max when there was more than one round). The last column
-checks issue #9's target for that row, where it sets one. Python 3 standard library only.
+checks issue #9's target for that row, where it sets one. Under the table, when bench/run.sh
+wrote them (`"workload": "machine"` lines), the CPU time the host stole from this VM in each
+phase of the run: how noisy the run was. Python 3 standard library only.
 """
 import argparse
 import json
@@ -71,6 +73,25 @@ def load(path):
             key = (rec["workload"], rec["cert"], case_of(rec))
             groups.setdefault(key, {}).setdefault(rec["server"], {})[rec.get("round", 0)] = rec
     return groups
+
+
+def machine_line(path):
+    """One line on the host's stolen CPU time per phase of the run, or None when not recorded."""
+    phases = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("{"):
+                rec = json.loads(line)
+                if rec.get("workload") == "machine":
+                    phases.append(rec)
+    if not phases:
+        return None
+    wall = sum(p["elapsed_s"] for p in phases)
+    stolen = sum(p["stolen_s"] for p in phases)
+    cpus = phases[0]["cpus"]
+    each = ", ".join(f"{p['phase']} {p['stolen_s']:.1f} of {p['elapsed_s']:.0f} s" for p in phases)
+    return (f"host: {stolen:.1f} s of CPU stolen from this VM's {cpus} CPUs over {wall:.0f} s "
+            f"({100 * stolen / (wall * cpus):.1f}%; {each}); idle {sum(p['idle_s'] for p in phases):.0f} s")
 
 
 def spread(vals, fmt):
@@ -141,6 +162,9 @@ def main():
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     for r in [head] + rows:
         print("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+    host = machine_line(a.results)
+    if host:
+        print(host)
 
 
 if __name__ == "__main__":

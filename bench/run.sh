@@ -35,6 +35,26 @@ spawn() {
   node dist/bench/spawn-bench.js 2000
 }
 
+# machine_ticks: the machine's idle (with I/O wait) and stolen CPU time so far, in clock ticks,
+# from /proc/stat's first line
+machine_ticks() {
+  awk '/^cpu / { print $5 + $6, $9 }' /proc/stat
+}
+
+# phase RESULTS NAME COMMAND...: runs COMMAND, then appends to RESULTS one JSON line with the
+# wall time, idle time and the CPU time the host stole from this VM meanwhile (ratios.py prints
+# it under the table: on a shared host the stolen time says how noisy the run was)
+phase() {
+  local results=$1 name=$2
+  shift 2
+  local t0=$EPOCHREALTIME before
+  before=$(machine_ticks)
+  "$@"
+  echo "$name $t0 $EPOCHREALTIME $before $(machine_ticks) $(getconf CLK_TCK) $(nproc)" | awk '{
+    printf "{\"workload\": \"machine\", \"phase\": \"%s\", \"elapsed_s\": %.1f, \"idle_s\": %.1f, \"stolen_s\": %.1f, \"cpus\": %d}\n",
+      $1, $3 - $2, ($6 - $4) / $8, ($7 - $5) / $8, $9 }' >>"$results"
+}
+
 # compare MODE: the peer comparison; quick or full.
 compare() {
   local mode=$1
@@ -60,11 +80,14 @@ compare() {
   echo "bench: $mode comparison, results in $results" >&2
   local t0=$SECONDS
   # bench.py's JSON lines go to $results (--out); its progress and own tables to stderr
-  "${bench[@]}" compare "${common[@]}" --workloads rate --servers stunnel,socat-nodelay,naive-node,node-tls-floor \
+  phase "$results" rate "${bench[@]}" compare "${common[@]}" --workloads rate \
+    --servers stunnel,socat-nodelay,naive-node,node-tls-floor \
     --certs rsa2048,p256 --conc "$conc" --duration "$duration" --warmup "$warmup" >/dev/null
-  "${bench[@]}" compare "${common[@]}" --workloads rate --servers stunnel,socat-nodelay,naive-node,node-tls-floor \
+  phase "$results" resumed "${bench[@]}" compare "${common[@]}" --workloads rate \
+    --servers stunnel,socat-nodelay,naive-node,node-tls-floor \
     --certs rsa2048+resume --conc 16 --duration "$duration" --warmup "$warmup" >/dev/null
-  "${bench[@]}" compare "${common[@]}" --workloads bulk,idlemem --servers stunnel,socat-nodelay,naive-node \
+  phase "$results" bulk+idlemem "${bench[@]}" compare "${common[@]}" --workloads bulk,idlemem \
+    --servers stunnel,socat-nodelay,naive-node \
     --certs rsa2048 --bytes "$bytes" --conns "$conns" --settle "$settle" >/dev/null
   echo
   echo "$mode: rate ${duration} s per case, bulk $bytes bytes, $conns idle connections, $repeat round(s); $((SECONDS - t0)) s"
