@@ -90,8 +90,9 @@ def machine_line(path):
     stolen = sum(p["stolen_s"] for p in phases)
     cpus = phases[0]["cpus"]
     each = ", ".join(f"{p['phase']} {p['stolen_s']:.1f} of {p['elapsed_s']:.0f} s" for p in phases)
+    share = f"{100 * stolen / (wall * cpus):.1f}%; " if wall > 0 and cpus > 0 else ""
     return (f"host: {stolen:.1f} s of CPU stolen from this VM's {cpus} CPUs over {wall:.0f} s "
-            f"({100 * stolen / (wall * cpus):.1f}%; {each}); idle {sum(p['idle_s'] for p in phases):.0f} s")
+            f"({share}{each}); idle {sum(p['idle_s'] for p in phases):.0f} s")
 
 
 def spread(vals, fmt):
