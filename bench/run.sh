@@ -38,7 +38,7 @@ spawn() {
 # machine_ticks: the machine's idle (with I/O wait) and stolen CPU time so far, in clock ticks,
 # from /proc/stat's first line
 machine_ticks() {
-  awk '/^cpu / { print $5 + $6, $9 }' /proc/stat
+  LC_ALL=C awk '/^cpu / { print $5 + $6, $9 }' /proc/stat
 }
 
 # phase RESULTS NAME COMMAND...: runs COMMAND, then appends to RESULTS one JSON line with the
@@ -47,10 +47,10 @@ machine_ticks() {
 phase() {
   local results=$1 name=$2
   shift 2
-  local t0=$EPOCHREALTIME before
+  local t0=${EPOCHREALTIME/,/.} before
   before=$(machine_ticks)
   "$@"
-  echo "$name $t0 $EPOCHREALTIME $before $(machine_ticks) $(getconf CLK_TCK) $(nproc)" | awk '{
+  echo "$name $t0 ${EPOCHREALTIME/,/.} $before $(machine_ticks) $(getconf CLK_TCK) $(nproc)" | LC_ALL=C awk '{
     printf "{\"workload\": \"machine\", \"phase\": \"%s\", \"elapsed_s\": %.1f, \"idle_s\": %.1f, \"stolen_s\": %.1f, \"cpus\": %d}\n",
       $1, $3 - $2, ($6 - $4) / $8, ($7 - $5) / $8, $9 }' >>"$results"
 }
