@@ -60,30 +60,27 @@ def case_of(rec):
 
 
 def load(path):
-    """{(workload, cert, case): {server: {round: record}}} of the successful runs."""
-    groups = {}
+    """({(workload, cert, case): {server: {round: record}}} of the successful runs, bench/run.sh's
+    "machine" records in file order)."""
+    groups, machine = {}, []
     with open(path) as f:
         for line in f:
             line = line.strip()
             if not line.startswith("{"):
                 continue
             rec = json.loads(line)
+            if rec.get("workload") == "machine":
+                machine.append(rec)
+                continue
             if rec.get("summary") or "error" in rec or rec.get("workload") not in ("rate", "bulk", "idlemem"):
                 continue
             key = (rec["workload"], rec["cert"], case_of(rec))
             groups.setdefault(key, {}).setdefault(rec["server"], {})[rec.get("round", 0)] = rec
-    return groups
+    return groups, machine
 
 
-def machine_line(path):
+def machine_line(phases):
     """One line on the host's stolen CPU time per phase of the run, or None when not recorded."""
-    phases = []
-    with open(path) as f:
-        for line in f:
-            if line.startswith("{"):
-                rec = json.loads(line)
-                if rec.get("workload") == "machine":
-                    phases.append(rec)
     if not phases:
         return None
     wall = sum(p["elapsed_s"] for p in phases)
@@ -119,7 +116,7 @@ def main():
     ap.add_argument("results")
     ap.add_argument("--ours", default="ours", help="our server's name in the results (default: ours)")
     a = ap.parse_args()
-    groups = load(a.results)
+    groups, machine = load(a.results)
     if not groups:
         print(f"ratios: no results in {a.results}", file=sys.stderr)
         sys.exit(111)
@@ -163,7 +160,7 @@ def main():
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     for r in [head] + rows:
         print("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip())
-    host = machine_line(a.results)
+    host = machine_line(machine)
     if host:
         print(host)
 
