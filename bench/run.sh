@@ -80,14 +80,13 @@ compare() {
   echo "bench: $mode comparison, results in $results" >&2
   local t0=$SECONDS
   # bench.py's JSON lines go to $results (--out); its progress and own tables to stderr
-  phase "$results" rate "${bench[@]}" compare "${common[@]}" --workloads rate \
-    --servers stunnel,socat-nodelay,naive-node,node-tls-floor \
+  # node-tls-floor serves no program, so it takes part in the rate only
+  local peers=stunnel,socat-nodelay,naive-node
+  phase "$results" rate "${bench[@]}" compare "${common[@]}" --workloads rate --servers "$peers,node-tls-floor" \
     --certs rsa2048,p256 --conc "$conc" --duration "$duration" --warmup "$warmup" >/dev/null
-  phase "$results" resumed "${bench[@]}" compare "${common[@]}" --workloads rate \
-    --servers stunnel,socat-nodelay,naive-node,node-tls-floor \
+  phase "$results" resumed "${bench[@]}" compare "${common[@]}" --workloads rate --servers "$peers,node-tls-floor" \
     --certs rsa2048+resume --conc 16 --duration "$duration" --warmup "$warmup" >/dev/null
-  phase "$results" bulk+idlemem "${bench[@]}" compare "${common[@]}" --workloads bulk,idlemem \
-    --servers stunnel,socat-nodelay,naive-node \
+  phase "$results" bulk+idlemem "${bench[@]}" compare "${common[@]}" --workloads bulk,idlemem --servers "$peers" \
     --certs rsa2048 --bytes "$bytes" --conns "$conns" --settle "$settle" >/dev/null
   echo
   echo "$mode: rate ${duration} s per case, bulk $bytes bytes, $conns idle connections, $repeat round(s); $((SECONDS - t0)) s"
