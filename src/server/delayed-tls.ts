@@ -141,8 +141,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   const wait = await waitForCommand(ctl, child);
   if (wait.kind === 'exit') {
     // a plain session: the program has closed the connection on its side; close our copy.
-    // As the reference, `tls PID accept` is still logged.
-    log.logTlsAccept(pid);
+    // No `tls PID accept`: the reference logs it here though TLS never started (SPEC: not copied).
     socket.destroy();
     cleanup();
     return { pid, status: await child.exited };
@@ -240,7 +239,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   // as ucspi-ssl, a program still running when its session is over gets SIGTERM, after a
   // grace period when the session ended normally (see EXIT_GRACE_MS)
   const status = await stopProgram(end.kind === 'done' ? EXIT_GRACE_MS : 0);
-  return { pid, status: violation === undefined ? status : STATUS_FAILED };
+  return { pid, status: violation === undefined && end.kind === 'done' ? status : STATUS_FAILED };
 }
 
 /** The first command on the control socket, a protocol error, or the program's exit without one. */

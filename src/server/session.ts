@@ -403,7 +403,9 @@ async function runProgram(
   // as ucspi-ssl, a program still running when its session is over gets SIGTERM; but only
   // after a grace period when the session ended normally (see EXIT_GRACE_MS)
   const status = await stopProgram(prog.child, end.kind === 'done' ? EXIT_GRACE_MS : 0);
-  return { pid, status };
+  // after a relay failure the outcome is the failure's (111), as the reference's TLS process
+  // exits, not the wait status of the program it stopped
+  return { pid, status: end.kind === 'done' ? status : STATUS_FAILED };
 }
 
 /**
