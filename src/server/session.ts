@@ -173,13 +173,21 @@ async function serve(host: SessionHost, conn: Accepted, info: ConnectionInfo, sl
   };
 
   // The phase before the program: a place in the handshake table and, in normal mode, one -T
-  // deadline from accept that client bytes do not extend. Whatever ends it early (deadline,
-  // eviction, the client leaving) destroys the connection at once, freeing its fd.
+  // deadline that client bytes do not extend. It runs from the end of the lookups, as the
+  // reference's runs from the start of its handshake: the lookups have their own bounds (the DNS
+  // deadline, -t), and a slow IDENT server must not eat the client's handshake time (-r with a
+  // peer that drops port 113 and the defaults, -t 26 -T 26, would otherwise serve no one).
+  // Whatever ends the phase early (deadline, eviction, the client leaving) destroys the
+  // connection at once, freeing its fd.
   const phase = new EarlyPhase(conn);
   const ticket = host.handshakes.admit(info.remoteIp, (cause) => phase.end(`evicted-${cause}`));
-  const deadlineAt = Date.now() + config.handshakeTimeoutMs;
-  // -n: the program starts before TLS (its handshake has its own -T), and the socket must stay unread
-  const deadline = config.delayedTls ? undefined : setTimeout(endByDeadline, config.handshakeTimeoutMs, phase);
+  let deadlineAt = 0;
+  let deadline: NodeJS.Timeout | undefined;
+  const startDeadline = (): void => {
+    deadlineAt = Date.now() + config.handshakeTimeoutMs;
+    // -n: the program starts before TLS (its handshake has its own -T), and the socket must stay unread
+    if (!config.delayedTls) deadline = setTimeout(endByDeadline, config.handshakeTimeoutMs, phase);
+  };
   // The early-EOF watch reads through a net.Socket: one is made (and the watch started) only
   // before a wait for something outside this turn (lookups, a rule's TLS files); a connection
   // that goes from accept to TLS in one turn needs neither, and its TLS socket opens the fd.
@@ -234,6 +242,7 @@ async function serve(host: SessionHost, conn: Accepted, info: ConnectionInfo, sl
       ids = await lookUp(host, conn.socket, info, phase.signal());
     }
     if (phase.over) return droppedEarly();
+    startDeadline();
     if (conn.destroyed) return { pid: serverPid, status: STATUS_FAILED };
     if (ids.localHost !== undefined) info.localHost = ids.localHost;
     if (ids.remoteHost !== undefined) info.remoteHost = ids.remoteHost;

@@ -139,6 +139,22 @@ describe('sslserver lookups', () => {
     }
   });
 
+  it('-T runs from the end of the lookups: a silent IDENT server longer than -T still gets the client served', async () => {
+    // the reference's handshake timeout starts with its handshake; -t 2 > -T 1 would drop every such client otherwise
+    const s = await startServer(['-v', '-r', '-t', '2', '-T', '1', '-l', 'l', '127.0.0.1', '0', PRINT_ENV], { env: ENV });
+    try {
+      const t0 = Date.now();
+      const env = await envFrom(s, '127.0.0.12');
+      const took = Date.now() - t0;
+      assert.equal(env.get('SSLREMOTEIP'), '127.0.0.12');
+      assert.equal(env.has('SSLREMOTEINFO'), false, 'the IDENT query timed out');
+      assert.ok(took >= 1800, `served after ${took} ms: the IDENT wait (-t 2) came first`);
+      assert.deepEqual(s.lines().filter((l) => /warning|fatal|error/.test(l)), []);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('hostile PTR answers: escaped name, or no name; hostile IDENT replies: sanitised or unset', async () => {
     const s = await startServer(['-v', '-h', '-r', '-t', '1', '-l', 'l', '127.0.0.1', '0', PRINT_ENV], { env: ENV });
     try {
