@@ -22,6 +22,9 @@ export function verifyClientCertificate(socket: tls.TLSSocket, config: ServerTls
   if (mode === 'none') return { ok: true };
   const status = clientVerifyStatus(socket, config);
   if (status === 'NONE') {
+    // as the reference: with CCAFILE its handshake fails with OpenSSL's reason (SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+    // without, it asked for nothing and says so
+    if (config.ccaFileGiven) return { ok: false, kind: 'fatal', code: 111, text: (ip, pid) => `unable to accept TLS from: ${ip} for pid: ${pid} peer did not return a certificate` };
     return { ok: false, kind: 'error', code: 110, text: (ip, pid) => `no client certificate from: ${ip} for pid: ${pid}` };
   }
   if (status !== 'SUCCESS') {

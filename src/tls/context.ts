@@ -42,6 +42,12 @@ export interface ServerTlsConfig {
   /** The server's leaf certificate, parsed for SSL_SERVER_*. */
   readonly serverCert: ParsedCert;
   readonly clientCert: ClientCertMode;
+  /**
+   * CCAFILE was given, so the reference would request a certificate too, and fail the handshake
+   * of a client that sends none (`peer did not return a certificate`); without CCAFILE it asks
+   * for none and rejects such a client as `no client certificate` (110). We always ask.
+   */
+  readonly ccaFileGiven: boolean;
   /** VERIFYDEPTH: most intermediates between a client certificate and its anchor. */
   readonly verifyDepth: number;
   /** SHA-256 fingerprints of the CAFILE/CADIR anchors: only these make a client certificate valid. */
@@ -259,6 +265,7 @@ export function createServerContext(material: TlsMaterial, settings: TlsSettings
     rejectUnauthorized: false,
     serverCert: material.serverCert,
     clientCert: settings.clientCert,
+    ccaFileGiven: settings.ccaFile !== undefined,
     verifyDepth: settings.verifyDepth,
     trustedFingerprints: material.trustedFingerprints,
   };

@@ -132,6 +132,19 @@ test('-m rejects: no certificate (110), a certificate from another CA (111)', as
   });
 });
 
+test('-m with CCAFILE: no certificate fails as the reference\'s handshake does (111, peer did not return a certificate)', async () => {
+  await withServer(['-v', '-m', '-H', '-R', '127.0.0.1', '0', PRINT_ENV], { ...trust(), CCAFILE: c('ca.pem') }, async (s) => {
+    const got = await tlsClient(s.port, {});
+    await assertRejected(s, got, /^sslserver: fatal: \(111\) unable to accept TLS from: 127\.0\.0\.1 for pid: [0-9]+ peer did not return a certificate$/, 28416);
+    assert.equal(s.lines().some((l) => l.includes('no client certificate')), false);
+  });
+  // and a certificate from that CA still passes
+  await withServer(['-v', '-m', '-H', '-R', '127.0.0.1', '0', PRINT_ENV], { ...trust(), CCAFILE: c('ca.pem') }, async (s) => {
+    const got = await tlsClient(s.port, clientOpts('client-san'));
+    assert.match(got.data, /SSLREMOTEIP=127\.0\.0\.1\n/, `${got.data}\n${s.lines().join('\n')}`);
+  });
+});
+
 test('VERIFYDEPTH: one intermediate passes at depth 1 and fails at depth 0', async () => {
   await withServer(['-v', '-s', '-m', '-H', '-R', '127.0.0.1', '0', PRINT_ENV], { ...trust(), VERIFYDEPTH: '1' }, async (s) => {
     const got = await tlsClient(s.port, clientOpts('deep', f('deep-chain.pem')));
