@@ -1,8 +1,9 @@
 // Turns the command line's host and port into an address to bind, as ucspi-ssl reads them.
-import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors';
+import { DnsClient } from '../lookup/dns';
+import { resolverServersFromEnv } from '../lookup/resolver-servers';
 
 /** What to bind: a literal address, its family, and whether IPv4 is accepted on an IPv6 socket. */
 export interface BindAddress {
@@ -16,31 +17,41 @@ export interface BindAddress {
 
 /**
  * Resolves sslserver's host argument: `0` is 0.0.0.0 (IPv4 only), `::` and `:0` the dual-stack
- * IPv6 wildcard, a literal binds just that address, a name is resolved (-4/-6 pick the family).
+ * IPv6 wildcard, a literal binds just that address, a name is asked of DNS as the reference's
+ * stub asks it (fehQlibs' dns_ip6: AAAA, then A; -4/-6 ask only one), through the resolvers of
+ * `$DNSCACHEIP` or resolv.conf. /etc/hosts is not read: the reference never reads it.
  * @param host the command line's host
  * @param family 0 (any), 4 or 6
+ * @param resolvers the resolvers to ask (default: resolverServersFromEnv(process.env))
  * @throws ConfigError `no IP address for: NAME` / `temporarily unable to figure out IP address for: NAME`
  */
-export async function resolveBindAddress(host: string, family: 0 | 4 | 6): Promise<BindAddress> {
+export async function resolveBindAddress(host: string, family: 0 | 4 | 6, resolvers?: readonly string[]): Promise<BindAddress> {
   if (host === '0') return { address: '0.0.0.0', family: 4, v6only: false };
   if (host === '::' || host === ':0') return { address: '::', family: 6, v6only: false };
   const [bare = host, zone] = host.split('%', 2);
   const literal = isIP(bare);
   if (literal === 4) return { address: host, family: 4, v6only: false };
   if (literal === 6) return { address: bare, family: 6, v6only: true, ...(zone === undefined || zone === '' ? {} : { zone }) };
-  // A name: unlike the reference's DNS-only stub we use the system resolver, so that
-  // `localhost` and /etc/hosts names work as an administrator expects for a listen address.
+  let dns: DnsClient;
   try {
-    const all = await lookup(host, { all: true, verbatim: true });
-    const pick = all.find((a) => family === 0 || a.family === family);
-    if (pick === undefined) throw new ConfigError(`no IP address for: ${host}`, { kind: 'fatal' });
-    return { address: pick.address, family: pick.family === 6 ? 6 : 4, v6only: pick.family === 6 };
+    dns = new DnsClient({ servers: resolvers ?? resolverServersFromEnv(process.env) });
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOTFOUND' || code === 'ENODATA') throw new ConfigError(`no IP address for: ${host}`, { kind: 'fatal', cause: err });
     throw new ConfigError(`temporarily unable to figure out IP address for: ${host}`, { kind: 'fatal', cause: err });
   }
+  // c-ares ends each query by itself (DNS_TRY_TIMEOUT_MS, DNS_TRIES per server)
+  let failure: unknown;
+  for (const f of family === 0 ? ([6, 4] as const) : [family]) {
+    try {
+      const first = (await dns.addresses(host, f))[0];
+      if (first !== undefined) return { address: first, family: f, v6only: f === 6 };
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // no such name or no such record is an answer; anything else (timeout, SERVFAIL, refused) is not
+      if (code !== 'ENOTFOUND' && code !== 'ENODATA') failure ??= err;
+    }
+  }
+  if (failure !== undefined) throw new ConfigError(`temporarily unable to figure out IP address for: ${host}`, { kind: 'fatal', cause: failure });
+  throw new ConfigError(`no IP address for: ${host}`, { kind: 'fatal' });
 }
 
 const servicesCache = new Map<string, Map<string, number>>();

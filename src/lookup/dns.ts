@@ -24,7 +24,7 @@ export interface DnsClientOptions {
 }
 
 /**
- * PTR and address queries for the lookups of one server. All queries are plain DNS queries
+ * PTR and address queries for the lookups of one server (and the name of the address it binds). All queries are plain DNS queries
  * (`resolvePtr`, `resolve4`, `resolve6`), never `reverse()` or `lookup()`, which read
  * /etc/hosts; c-ares runs them on the event loop, not in the libuv thread pool, so a slow
  * resolver holds no thread and no other connection.
@@ -65,9 +65,19 @@ export class DnsClient {
    * @throws Error from c-ares when the query fails
    */
   async hasAddress(name: string, ip: string): Promise<boolean> {
-    if (parseIPv4(ip) !== undefined) return (await this._resolver.resolve4(name)).includes(ip);
+    if (parseIPv4(ip) !== undefined) return (await this.addresses(name, 4)).includes(ip);
     const want = expandIPv6(ip);
-    return (await this._resolver.resolve6(name)).some((a) => expandIPv6(a) === want);
+    return (await this.addresses(name, 6)).some((a) => expandIPv6(a) === want);
+  }
+
+  /**
+   * The A (4) or AAAA (6) records of a name, in the order of the answer.
+   * @param name the name to query, as is (no search list, no /etc/hosts)
+   * @param family 4 or 6
+   * @throws Error from c-ares: ENOTFOUND (no such name), ENODATA (no such record), ETIMEOUT, ...
+   */
+  addresses(name: string, family: 4 | 6): Promise<string[]> {
+    return family === 4 ? this._resolver.resolve4(name) : this._resolver.resolve6(name);
   }
 }
 
