@@ -64,9 +64,12 @@ static void die(const char *what) {
   _exit(111);
 }
 
-/* Keeps only what starting a program as -u/-g needs: CAP_SETUID and CAP_SETGID in the permitted
- * and effective sets (setgroups and setresgid need CAP_SETGID, setresuid CAP_SETUID), nothing
- * inheritable. The bounding set stays: a program started as root (no -u) gets root's usual
+/* Keeps only what starting and stopping a program as -u/-g needs: CAP_SETUID and CAP_SETGID in
+ * the permitted and effective sets (setgroups and setresgid need CAP_SETGID, setresuid
+ * CAP_SETUID), and CAP_KILL: uid 0 may signal a process of another uid only with it (kill(2)),
+ * so without it SIGTERM and SIGKILL to a -u program fail with EPERM and a program that ignores
+ * its EOF outlives its session, holding a -c slot. kill_request() signals only our own children,
+ * and CAP_SETUID could become any uid anyway, so this gives nothing new. Nothing inheritable. The bounding set stays: a program started as root (no -u) gets root's usual
  * capabilities back at execve (capabilities(7), "Capabilities and execution of programs by
  * root"), as under the reference; one that setresuid()s away from 0 loses them all.
  * Raw capset(2) with _LINUX_CAPABILITY_VERSION_3 (two 32-bit words), no libcap. Then
@@ -75,7 +78,7 @@ static void keep_only_setid_caps(void) {
   struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
   struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
   memset(data, 0, sizeof data);
-  data[0].permitted = (1U << CAP_SETUID) | (1U << CAP_SETGID);
+  data[0].permitted = (1U << CAP_SETUID) | (1U << CAP_SETGID) | (1U << CAP_KILL);
   data[0].effective = data[0].permitted;
   if (syscall(SYS_capset, &head, data) != 0) die("capset");
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("prctl");

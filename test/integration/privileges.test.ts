@@ -2,7 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import tls from 'node:tls';
 import { join } from 'node:path';
@@ -10,8 +10,8 @@ import { FIXTURES, NOBODY as NOBODY_ID, SSLSERVER, TCPRULES, runServer, serverTm
 
 const NOBODY = 65534;
 const PROBE = join(FIXTURES, 'priv-probe.sh');
-/** The spawner's permitted and effective sets: CAP_SETGID (6) and CAP_SETUID (7) only. */
-const SPAWNER_CAPS = '00000000000000c0';
+/** The spawner's permitted and effective sets: CAP_KILL (5), CAP_SETGID (6) and CAP_SETUID (7) only. */
+const SPAWNER_CAPS = '00000000000000e0';
 const NO_CAPS = '0000000000000000';
 /** A program that prints its own identity and capabilities (/proc/self is grep itself, same creds). */
 const SELF_STATUS = ['sh', '-c', 'grep -E "^(Uid|Gid|Groups|CapPrm|CapEff|CapBnd):" /proc/self/status'];
@@ -327,6 +327,22 @@ describe('privileges (root start without SSL identity)', () => {
       assert.equal(prog.get('CapEff'), NO_CAPS);
       assert.equal(prog.get('CapPrm'), NO_CAPS);
       assert.equal(status(srv.proc.pid as number).get('Uid'), nobodyIds());
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('-u 1: a program that ignores the end of its session is still stopped (the spawner may signal it)', async () => {
+    // -w 1 ends the idle session; sleep never reads its stdin nor writes: only a signal ends it
+    const srv = await startServer(['-v', '-w', '1', '-H', '-R', '-u', '1', '-g', '1', '127.0.0.1', '0', '/bin/sleep', '60']);
+    try {
+      const c = tls.connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false });
+      c.on('error', () => undefined);
+      await new Promise((r) => c.once('close', r));
+      const pid = Number((/pid ([0-9]+)/.exec(await srv.waitFor(/^sslserver: pid /)) as RegExpExecArray)[1]);
+      // SIGTERM at once after a failed session, SIGKILL 5 s later: both fail with EPERM without CAP_KILL
+      await srv.waitFor(new RegExp(`^sslserver: ended by ${pid} status `), 8000);
+      assert.equal(existsSync(`/proc/${pid}`), false, 'the program is gone');
     } finally {
       await srv.stop();
     }
