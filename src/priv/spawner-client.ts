@@ -1,13 +1,20 @@
 // The network process's end of sslserver-spawner (native/spawner.c): programs started as the -u/-g identity.
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { SysError } from '../errors';
+import { SysError, TimeoutError } from '../errors';
 import * as native from '../sys/native';
 import type { ChildHandle } from '../spawn/spawn';
 import type { ProgramSpawner } from '../spawn/program';
 
 /** Bytes of one reply: op, u32, i32. */
 const REPLY_BYTES = 9;
+/**
+ * The longest wait for the spawner's answer to a start (a vfork and an exec: well under a
+ * millisecond, a few seconds behind thousands of queued starts). Past it the start fails (`unable
+ * to run`) and a program the spawner starts later is killed at once: a stopped or wedged spawner
+ * (an exec hanging on a dead file system) must not hold sessions and their -c slots for good.
+ */
+export const SPAWN_REPLY_TIMEOUT_MS = 30_000;
 /** Wait status reported for programs whose spawner died before they did: exit 111. */
 export const SPAWNER_GONE_STATUS = 111 << 8;
 
@@ -36,7 +43,7 @@ const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) =>
 export class SpawnerClient implements ProgramSpawner {
   private _nextId = 1;
   private _gone = false;
-  private readonly _starts = new Map<number, { resolve(child: ChildHandle): void; reject(err: Error): void }>();
+  private readonly _starts = new Map<number, { resolve(child: ChildHandle): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
   private readonly _exits = new Map<number, (status: number) => void>();
 
   private constructor(
@@ -44,6 +51,7 @@ export class SpawnerClient implements ProgramSpawner {
     readonly pid: number,
     private readonly _requestFd: number,
     replies: net.Socket,
+    private readonly _replyTimeoutMs: number,
   ) {
     let buf: Buffer = Buffer.alloc(0);
     replies.on('data', (chunk: Buffer) => {
@@ -56,7 +64,10 @@ export class SpawnerClient implements ProgramSpawner {
     replies.on('error', () => undefined);
     replies.on('close', () => {
       this._gone = true;
-      for (const s of this._starts.values()) s.reject(new SysError('EPIPE', 'spawner'));
+      for (const s of this._starts.values()) {
+        clearTimeout(s.timer);
+        s.reject(new SysError('EPIPE', 'spawner'));
+      }
       this._starts.clear();
       for (const e of this._exits.values()) e(SPAWNER_GONE_STATUS);
       this._exits.clear();
@@ -117,12 +128,13 @@ export class SpawnerClient implements ProgramSpawner {
   /**
    * The client of a launched spawner, in the calling event loop (one client per channel).
    * @param channel from SpawnerClient.launch
+   * @param opts `replyTimeoutMs`: the wait for a start's answer (default SPAWN_REPLY_TIMEOUT_MS)
    * @returns the client
    */
-  static adopt(channel: SpawnerChannel): SpawnerClient {
+  static adopt(channel: SpawnerChannel, opts: { replyTimeoutMs?: number } = {}): SpawnerClient {
     const replies = new net.Socket({ fd: channel.replyFd, readable: true, writable: false });
     replies.unref();
-    return new SpawnerClient(channel.pid, channel.requestFd, replies);
+    return new SpawnerClient(channel.pid, channel.requestFd, replies, opts.replyTimeoutMs ?? SPAWN_REPLY_TIMEOUT_MS);
   }
 
   /**
@@ -131,7 +143,8 @@ export class SpawnerClient implements ProgramSpawner {
    * @param fds at most 16 fds (ours stay open: the caller closes them)
    * @returns the running program
    * @throws SysError with the program's errno (ENOENT/EACCES, syscall `execve`), EAGAIN when the
-   *   spawner is not reading, EPIPE when it is gone
+   *   spawner is not reading, EPIPE when it is gone; TimeoutError `spawner did not answer` after
+   *   SPAWN_REPLY_TIMEOUT_MS
    */
   spawn(env: readonly string[], fds: readonly number[]): Promise<ChildHandle> {
     if (this._gone) return Promise.reject(new SysError('EPIPE', 'spawner'));
@@ -144,10 +157,16 @@ export class SpawnerClient implements ProgramSpawner {
     rec.writeUInt32BE(id, 1);
     rec.write(body, 5, 'utf8');
     return new Promise<ChildHandle>((resolve, reject) => {
-      this._starts.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        if (!this._starts.delete(id)) return;
+        reject(new TimeoutError('spawner did not answer'));
+      }, this._replyTimeoutMs);
+      timer.unref();
+      this._starts.set(id, { resolve, reject, timer });
       try {
         native.sendFds(this._requestFd, rec, fds);
       } catch (err) {
+        clearTimeout(timer);
         this._starts.delete(id);
         reject(err);
       }
@@ -166,26 +185,36 @@ export class SpawnerClient implements ProgramSpawner {
       pid,
       exited,
       kill: (signal: NodeJS.Signals | number = 'SIGTERM') => {
-        if (done || this._gone) return;
-        const sig = typeof signal === 'number' ? signal : osConstants.signals[signal];
-        const rec = Buffer.alloc(9);
-        rec.write('K', 0, 'latin1');
-        rec.writeUInt32BE(pid, 1);
-        rec.writeUInt32BE(sig, 5);
-        try {
-          native.sendFds(this._requestFd, rec, []);
-        } catch {
-          // the spawner is gone or stuck: its 'close' reports the programs
-        }
+        if (done) return;
+        this._signal(pid, typeof signal === 'number' ? signal : osConstants.signals[signal]);
       },
     };
+  }
+
+  // a 'K' record: the spawner signals pid if it is one of its programs
+  private _signal(pid: number, sig: number): void {
+    if (this._gone) return;
+    const rec = Buffer.alloc(9);
+    rec.write('K', 0, 'latin1');
+    rec.writeUInt32BE(pid, 1);
+    rec.writeUInt32BE(sig, 5);
+    try {
+      native.sendFds(this._requestFd, rec, []);
+    } catch {
+      // the spawner is gone or stuck: its 'close' reports the programs
+    }
   }
 
   private _reply(op: string, a: number, b: number): void {
     if (op === 'P') {
       const start = this._starts.get(a);
       this._starts.delete(a);
-      if (start === undefined) return;
+      if (start === undefined) {
+        // a start given up on (SPAWN_REPLY_TIMEOUT_MS): its session is gone, so is the program
+        if (b > 0) this._signal(b, osConstants.signals.SIGKILL);
+        return;
+      }
+      clearTimeout(start.timer);
       // the exit watch is registered now: an 'X' later in this same chunk must find it
       if (b > 0) start.resolve(this._handle(b));
       else start.reject(new SysError(ERRNO_NAMES.get(-b) ?? 'EIO', 'execve'));

@@ -69,7 +69,11 @@ function spawnNative(req: SpawnRequest): ChildHandle {
       try {
         process.kill(child.pid, signal);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw SysError.from(err, 'kill');
+        // ESRCH: exiting. EPERM: it became another user (a setuid program): it cannot be
+        // stopped from here, so its session waits for its exit, still counted under -c, as the
+        // node path does (ChildProcess.kill reports EPERM only as an 'error' event)
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ESRCH' && code !== 'EPERM') throw SysError.from(err, 'kill');
       }
     },
     unref: () => child.setRef(false),

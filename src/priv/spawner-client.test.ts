@@ -1,0 +1,69 @@
+// The spawner (native/spawner.c) through its client, as root: a -u program is signalled (CAP_KILL),
+// and a start the spawner does not answer in time fails, its late program killed on arrival.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { SpawnerClient } from './spawner-client';
+import { TimeoutError } from '../errors';
+
+/** Pids of the direct children of `parent` whose command line starts with `argv0`. */
+function childrenRunning(parent: number, argv0: string): number[] {
+  const found: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) continue;
+      if (readFileSync(`/proc/${e}/cmdline`, 'latin1').split('\0')[0] === argv0) found.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('the spawner signals its -u programs, and a start it does not answer in time fails and is undone', { timeout: 30_000 }, async () => {
+  assert.equal(process.getuid?.(), 0, 'the spawner keeps root: this test runs as root (as CI does)');
+  const channel = SpawnerClient.launch({ uid: 1, gid: 1, groups: [], argv: ['/bin/sleep', '60'] });
+  const spawner = SpawnerClient.adopt(channel, { replyTimeoutMs: 300 });
+  const devNull = openSync('/dev/null', 'r+');
+  // the client's channel and timers do not keep a process alive (a server has its listener): this does
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    // a program as uid 1: SIGTERM from the spawner (uid 0) needs CAP_KILL
+    const first = await spawner.spawn(['PATH=/usr/bin:/bin'], [devNull, devNull, devNull]);
+    assert.equal(readFileSync(`/proc/${first.pid}/status`, 'utf8').match(/^Uid:\s+(.*)$/m)?.[1]?.replace(/\s+/g, ' '), '1 1 1 1');
+    first.kill('SIGTERM');
+    assert.equal(await first.exited, 15, 'ended by our SIGTERM');
+
+    // a stopped spawner does not answer: the start fails after the timeout
+    process.kill(channel.pid, 'SIGSTOP');
+    const t0 = Date.now();
+    await assert.rejects(spawner.spawn(['PATH=/usr/bin:/bin'], [devNull, devNull, devNull]), (e: unknown) => e instanceof TimeoutError && e.message === 'spawner did not answer');
+    assert.ok(Date.now() - t0 < 3000);
+    // resumed, it starts the queued program late: that one is killed as it is reported, the next start works
+    process.kill(channel.pid, 'SIGCONT');
+    const next = await spawner.spawn(['PATH=/usr/bin:/bin'], [devNull, devNull, devNull]);
+    await until('the late program is killed', () => childrenRunning(channel.pid, '/bin/sleep').every((p) => p === next.pid));
+    assert.deepEqual(childrenRunning(channel.pid, '/bin/sleep'), [next.pid]);
+    next.kill('SIGKILL');
+    assert.equal(await next.exited, 9);
+  } finally {
+    clearInterval(keepAlive);
+    closeSync(devNull);
+    try {
+      process.kill(channel.pid, 'SIGCONT');
+      process.kill(channel.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+});
