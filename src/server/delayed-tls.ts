@@ -8,7 +8,7 @@ import type { Accepted } from '../listen/accepted';
 import type { ServerTlsConfig } from '../tls/context';
 import { serverTls } from '../tls/server-socket';
 import { sslEnv } from '../tls/ssl-env';
-import { encodeEnvBlock, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
+import { encodeEnvBlock, isLineEnd, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
 import type { ChildHandle } from '../spawn/spawn';
 import { spawnWithFds } from '../spawn/program';
 import { fdProgramIo, type ProgramIo } from '../spawn/program-io';
@@ -42,7 +42,8 @@ export const WRITE_FD = 5;
 const LATE_COMMAND_MS = 1000;
 
 type Wait =
-  | { kind: 'command'; command: UcspiTlsCommand }
+  /** `lineEnd`: the command came with its line end (`y\n`); else one may still follow. */
+  | { kind: 'command'; command: UcspiTlsCommand; lineEnd: boolean }
   | { kind: 'bad'; reason: string }
   | { kind: 'exit' };
 
@@ -154,11 +155,18 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     return { pid, status: STATUS_FAILED };
   }
 
-  // From here any byte on the control socket is a protocol error that ends the session.
+  // From here any byte on the control socket (but the command's line end) is a protocol error
+  // that ends the session.
   let violation: string | undefined;
   let tlsSocket: tls.TLSSocket | undefined;
+  let lineEndDue = !wait.lineEnd;
   ctl.on('data', (chunk: Buffer) => {
     if (violation !== undefined) return;
+    // the line end of `echo y`, in a write of its own
+    if (lineEndDue && isLineEnd(chunk)) {
+      lineEndDue = false;
+      return;
+    }
     violation = `${chunk.length} unexpected byte(s) after UCSPI-TLS command`;
     log.logFailure('error', EXIT_TEMPORARY, `bad UCSPI-TLS command from pid: ${pid} ${violation}`);
     if (tlsSocket !== undefined) tlsSocket.destroy();
@@ -262,7 +270,7 @@ function waitForCommand(ctl: net.Socket, child: ChildHandle): Promise<Wait> {
     let eof = false;
     const onData = (chunk: Buffer): void => {
       try {
-        done({ kind: 'command', command: parseControlCommand(chunk) });
+        done({ kind: 'command', command: parseControlCommand(chunk), lineEnd: chunk.length > 1 });
       } catch (err) {
         done({ kind: 'bad', reason: (err as Error).message });
       }

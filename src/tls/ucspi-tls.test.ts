@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { ProtocolError } from '../errors';
 import { decodeEnvBlock, encodeEnvBlock, parseControlCommand } from './ucspi-tls';
 
-test('parseControlCommand: y and Y only, exactly one byte', () => {
+test('parseControlCommand: y and Y only, one byte and at most a line end', () => {
   assert.equal(parseControlCommand(Buffer.from('y')), 'y');
   assert.equal(parseControlCommand(Buffer.from('Y')), 'Y');
-  for (const bad of ['', 'x', 'n', '\0', 'yy', 'Y\n', 'y\0']) {
+  // echo y >&$SSLCTLFD
+  assert.equal(parseControlCommand(Buffer.from('y\n')), 'y');
+  assert.equal(parseControlCommand(Buffer.from('Y\r\n')), 'Y');
+  for (const bad of ['', 'x', 'n', '\0', 'yy', 'Y\n\n', 'y\r', 'y\0', '\ny']) {
     assert.throws(() => parseControlCommand(Buffer.from(bad)), ProtocolError, JSON.stringify(bad));
   }
   assert.throws(() => parseControlCommand(Buffer.from('x')), /unknown UCSPI-TLS command 0x78/);

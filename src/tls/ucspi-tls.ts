@@ -10,21 +10,32 @@ export const MAX_ENV_BLOCK_BYTES = 256 * 1024;
 const NUL = 0;
 
 /**
- * Reads the program's command from the first bytes on the control socket. Strict: exactly one
- * byte, `y` or `Y`. The reference (sslserver.c) starts a handshake on any byte it reads; here an
- * unknown byte, or more bytes after the command, are a protocol error: guessing what a program
- * meant is how plaintext ends up treated as protected (the CVE-2011-0411 class).
+ * Reads the program's command from the first bytes on the control socket: `y` or `Y`, and at
+ * most a line end after it (`echo y >&$SSLCTLFD` in a shell script writes `y\n`; the reference
+ * reads one byte and never looks at the rest). The reference (sslserver.c) starts a handshake
+ * on any byte it reads; here an unknown byte, or other bytes after the command, are a protocol
+ * error: guessing what a program meant is how plaintext ends up treated as protected (the
+ * CVE-2011-0411 class).
  * @param chunk the bytes read so far from the control socket, not yet interpreted
  * @returns the command
- * @throws ProtocolError for an empty chunk, an unknown byte or trailing bytes
+ * @throws ProtocolError for an empty chunk, an unknown byte or trailing bytes other than a line end
  * @example parseControlCommand(Buffer.from('Y')) // 'Y'
  */
 export function parseControlCommand(chunk: Buffer): UcspiTlsCommand {
   if (chunk.length === 0) throw new ProtocolError('empty UCSPI-TLS command');
   const c = chunk[0] as number;
   if (c !== 0x79 && c !== 0x59) throw new ProtocolError(`unknown UCSPI-TLS command 0x${c.toString(16).padStart(2, '0')}`);
-  if (chunk.length > 1) throw new ProtocolError(`${chunk.length - 1} unexpected byte(s) after UCSPI-TLS command`);
+  if (chunk.length > 1 && !isLineEnd(chunk.subarray(1))) throw new ProtocolError(`${chunk.length - 1} unexpected byte(s) after UCSPI-TLS command`);
   return c === 0x79 ? 'y' : 'Y';
+}
+
+/**
+ * True for `\n` or `\r\n`: the line end a shell's `echo` (or a CRLF-minded program) puts after
+ * the command, in the same write or just after it.
+ * @param bytes the bytes after the command
+ */
+export function isLineEnd(bytes: Buffer): boolean {
+  return (bytes.length === 1 && bytes[0] === 0x0a) || (bytes.length === 2 && bytes[0] === 0x0d && bytes[1] === 0x0a);
 }
 
 /**

@@ -208,7 +208,35 @@ test('-w: a session idle after y fails with one line and ends 111 (28416), whate
   }
 });
 
-for (const [cmd, reason] of [['x', 'unknown UCSPI-TLS command 0x78'], ['yy', '1 unexpected byte(s) after UCSPI-TLS command'], ['\n', 'unknown UCSPI-TLS command 0x0a']] as const) {
+for (const split of ['0', '1']) {
+  test(`echo y >&$SSLCTLFD: the command with a shell's line end starts TLS as y does (${split === '1' ? 'line end in a later write' : 'one write'})`, async () => {
+    const s = await startServer(['-v', ...SERVER_ARGS, '127.0.0.1', '0', PROBE], { env: { PROBE_CMD: 'y\n', PROBE_SPLIT: split } });
+    try {
+      const r = await probeClient(s.port);
+      assert.equal(r.tlsError, undefined);
+      assert.equal(r.tls, 'tls:hello\nctl:\n');
+      const pid = await pidOf(s);
+      await s.waitFor(new RegExp(`^sslserver: ended by ${pid} status 0$`));
+      assert.equal(s.lines().some((l) => /bad UCSPI-TLS command/.test(l)), false);
+    } finally {
+      await s.stop();
+    }
+  });
+}
+
+test('anything but a line end after the command, in a later write, is still an error', async () => {
+  const s = await startServer(['-v', ...SERVER_ARGS, '127.0.0.1', '0', PROBE], { env: { PROBE_CMD: 'yx', PROBE_SPLIT: '1' } });
+  try {
+    await probeClient(s.port, { silent: true });
+    const pid = await pidOf(s);
+    await s.waitFor(new RegExp(`^sslserver: error: \\(111\\) bad UCSPI-TLS command from pid: ${pid} 1 unexpected byte\\(s\\) after UCSPI-TLS command$`));
+    await s.waitFor(new RegExp(`^sslserver: ended by ${pid} status 28416$`));
+  } finally {
+    await s.stop();
+  }
+});
+
+for (const [cmd, reason] of [['x', 'unknown UCSPI-TLS command 0x78'], ['yy', '1 unexpected byte(s) after UCSPI-TLS command'], ['y\n\n', '2 unexpected byte(s) after UCSPI-TLS command'], ['\n', 'unknown UCSPI-TLS command 0x0a']] as const) {
   test(`strict control protocol: ${JSON.stringify(cmd)} is an error, no TLS is attempted`, async () => {
     const s = await startServer(['-v', ...SERVER_ARGS, '127.0.0.1', '0', PROBE], { env: { PROBE_CMD: cmd } });
     try {
