@@ -13,11 +13,11 @@ import type { ChildHandle } from '../spawn/spawn';
 import { spawnWithFds } from '../spawn/program';
 import { fdProgramIo, type ProgramIo } from '../spawn/program-io';
 import { relay } from '../spawn/relay';
-import { EXIT_GRACE_MS, stopProgram as stopChild } from '../spawn/stop';
+import { stopProgram as stopChild } from '../spawn/stop';
 import * as native from '../sys/native';
 import { programIdentity } from './program-env';
 import { verifyClientCertificate } from './client-cert';
-import { fields, handshake, tlsReason, STATUS_FAILED, type SessionEnd, type SessionHost } from './session';
+import { endOfRelay, fields, handshake, STATUS_FAILED, type SessionEnd, type SessionHost } from './session';
 
 /** Everything a -n session needs from the connection path. */
 export interface DelayedTlsRequest {
@@ -239,15 +239,9 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     return { pid, status: STATUS_FAILED };
   }
   const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs, onBulkOutput: host.bulkOutput, readInto: own.read });
-  if (end.kind !== 'done' && violation === undefined) {
-    const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
-    log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${info.remoteIp} for pid: ${pid} ${reason}`);
-  }
   cleanup();
-  // as ucspi-ssl, a program still running when its session is over gets SIGTERM, after a
-  // grace period when the session ended normally (see EXIT_GRACE_MS)
-  const status = await stopProgram(end.kind === 'done' ? EXIT_GRACE_MS : 0);
-  return { pid, status: violation === undefined && end.kind === 'done' ? status : STATUS_FAILED };
+  // a control-protocol violation has logged its own line
+  return { pid, status: await endOfRelay(log, end, info.remoteIp, child, violation !== undefined) };
 }
 
 /** The first command on the control socket, a protocol error, or the program's exit without one. */

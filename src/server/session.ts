@@ -15,7 +15,8 @@ import { sslEnv } from '../tls/ssl-env';
 import type { ServerTlsConfig } from '../tls/context';
 import { serverTls, type ServerTlsSocket } from '../tls/server-socket';
 import { startProgram, type RunningProgram } from '../spawn/program';
-import { relay } from '../spawn/relay';
+import { relay, type RelayEnd } from '../spawn/relay';
+import type { ChildHandle } from '../spawn/spawn';
 import { EXIT_GRACE_MS, stopProgram } from '../spawn/stop';
 import * as native from '../sys/native';
 import type { ServerConfig } from './config';
@@ -402,19 +403,27 @@ async function runProgram(
   remoteIp: string,
   prog: RunningProgram,
 ): Promise<SessionEnd> {
-  const { config, log } = host;
-  const pid = prog.child.pid;
+  const { config } = host;
   const end = await relay(tlsSocket, prog.io, { idleTimeoutMs: config.idleTimeoutMs, banner: config.banner, onBulkOutput: host.bulkOutput, readInto });
-  if (end.kind !== 'done') {
+  return { pid: prog.child.pid, status: await endOfRelay(host.log, end, remoteIp, prog.child) };
+}
+
+/**
+ * A session's end once its relay is over, for both modes: the `unable to speak TLS` line when
+ * the relay failed, the program stopped if it outlives the session (as ucspi-ssl, SIGTERM; but
+ * only after a grace period when the session ended normally, see EXIT_GRACE_MS), and the outcome.
+ * @param failedAlready the session failed before or beside the relay and said so in its own line
+ * @returns the program's wait status; 111 (28416) after any failure, as the reference's TLS
+ *   process exits, not the wait status of the program it stopped
+ */
+export async function endOfRelay(log: SessionHost['log'], end: RelayEnd, remoteIp: string, child: ChildHandle, failedAlready = false): Promise<number> {
+  const ok = end.kind === 'done' && !failedAlready;
+  if (end.kind !== 'done' && !failedAlready) {
     const reason = end.kind === 'idle' ? '' : tlsReason(end.error);
-    log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${remoteIp} for pid: ${pid} ${reason}`);
+    log.logFailure('error', EXIT_TEMPORARY, `unable to speak TLS with: ${remoteIp} for pid: ${child.pid} ${reason}`);
   }
-  // as ucspi-ssl, a program still running when its session is over gets SIGTERM; but only
-  // after a grace period when the session ended normally (see EXIT_GRACE_MS)
-  const status = await stopProgram(prog.child, end.kind === 'done' ? EXIT_GRACE_MS : 0);
-  // after a relay failure the outcome is the failure's (111), as the reference's TLS process
-  // exits, not the wait status of the program it stopped
-  return { pid, status: end.kind === 'done' ? status : STATUS_FAILED };
+  const status = await stopProgram(child, end.kind === 'done' ? EXIT_GRACE_MS : 0);
+  return ok ? status : STATUS_FAILED;
 }
 
 /**
