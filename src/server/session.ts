@@ -182,13 +182,8 @@ async function serve(host: SessionHost, conn: Accepted, info: ConnectionInfo, sl
   // connection at once, freeing its fd.
   const phase = new EarlyPhase(conn);
   const ticket = host.handshakes.admit(info.remoteIp, (cause) => phase.end(`evicted-${cause}`));
-  let deadlineAt = 0;
+  // armed once the lookups are done (below)
   let deadline: NodeJS.Timeout | undefined;
-  const startDeadline = (): void => {
-    deadlineAt = Date.now() + config.handshakeTimeoutMs;
-    // -n: the program starts before TLS (its handshake has its own -T), and the socket must stay unread
-    if (!config.delayedTls) deadline = setTimeout(endByDeadline, config.handshakeTimeoutMs, phase);
-  };
   // The early-EOF watch reads through a net.Socket: one is made (and the watch started) only
   // before a wait for something outside this turn (lookups, a rule's TLS files); a connection
   // that goes from accept to TLS in one turn needs neither, and its TLS socket opens the fd.
@@ -243,8 +238,10 @@ async function serve(host: SessionHost, conn: Accepted, info: ConnectionInfo, sl
       ids = await lookUp(host, conn.socket, info, phase.signal());
     }
     if (phase.over) return droppedEarly();
-    startDeadline();
     if (conn.destroyed) return { pid: serverPid, status: STATUS_FAILED };
+    const deadlineAt = Date.now() + config.handshakeTimeoutMs;
+    // -n: the program starts before TLS (its handshake has its own -T), and the socket must stay unread
+    if (!config.delayedTls) deadline = setTimeout(endByDeadline, config.handshakeTimeoutMs, phase);
     if (ids.localHost !== undefined) info.localHost = ids.localHost;
     if (ids.remoteHost !== undefined) info.remoteHost = ids.remoteHost;
     if (ids.remoteInfo !== undefined) info.remoteInfo = ids.remoteInfo;
