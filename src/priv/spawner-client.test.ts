@@ -2,24 +2,16 @@
 // and a start the spawner does not answer in time fails, its late program killed on arrival.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { SpawnerClient } from './spawner-client';
 import { TimeoutError } from '../errors';
+import { childList } from '../../test/integration/harness';
 
-/** Pids of the direct children of `parent` whose command line starts with `argv0`. */
-function childrenRunning(parent: number, argv0: string): number[] {
-  const found: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) continue;
-      if (readFileSync(`/proc/${e}/cmdline`, 'latin1').split('\0')[0] === argv0) found.push(Number(e));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
+/** Pids of the live direct children of `parent` running `/bin/sleep`. */
+function sleepsUnder(parent: number): number[] {
+  return childList(parent)
+    .filter((c) => c.cmdline.startsWith('/bin/sleep '))
+    .map((c) => c.pid);
 }
 
 async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
@@ -52,8 +44,8 @@ test('the spawner signals its -u programs, and a start it does not answer in tim
     // resumed, it starts the queued program late: that one is killed as it is reported, the next start works
     process.kill(channel.pid, 'SIGCONT');
     const next = await spawner.spawn(['PATH=/usr/bin:/bin'], [devNull, devNull, devNull]);
-    await until('the late program is killed', () => childrenRunning(channel.pid, '/bin/sleep').every((p) => p === next.pid));
-    assert.deepEqual(childrenRunning(channel.pid, '/bin/sleep'), [next.pid]);
+    await until('the late program is killed', () => sleepsUnder(channel.pid).every((p) => p === next.pid));
+    assert.deepEqual(sleepsUnder(channel.pid), [next.pid]);
     next.kill('SIGKILL');
     assert.equal(await next.exited, 9);
   } finally {
