@@ -69,12 +69,13 @@ static void die(const char *what) {
  * CAP_SETUID), and CAP_KILL: uid 0 may signal a process of another uid only with it (kill(2)),
  * so without it SIGTERM and SIGKILL to a -u program fail with EPERM and a program that ignores
  * its EOF outlives its session, holding a -c slot. kill_request() signals only our own children,
- * and CAP_SETUID could become any uid anyway, so this gives nothing new. Nothing inheritable. The bounding set stays: a program started as root (no -u) gets root's usual
- * capabilities back at execve (capabilities(7), "Capabilities and execution of programs by
- * root"), as under the reference; one that setresuid()s away from 0 loses them all.
+ * and CAP_SETUID could become any uid anyway, so this gives nothing new. Nothing inheritable.
+ * The bounding set stays: a program started as root (no -u) gets root's usual capabilities
+ * back at execve (capabilities(7), "Capabilities and execution of programs by root"), as under
+ * the reference; one that setresuid()s away from 0 loses them all.
  * Raw capset(2) with _LINUX_CAPABILITY_VERSION_3 (two 32-bit words), no libcap. Then
  * non-dumpable: no ptrace or /proc/PID/mem of this root process. */
-static void keep_only_setid_caps(void) {
+static void keep_only_program_caps(void) {
   struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
   struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
   memset(data, 0, sizeof data);
@@ -310,7 +311,7 @@ int main(int argc, char **argv) {
   }
   file = argv[4];
   prog_argv = argv + 5;
-  keep_only_setid_caps();
+  keep_only_program_caps();
   run_as_batch();
   signal(SIGPIPE, SIG_IGN);
   sigemptyset(&blocked);

@@ -24,10 +24,10 @@ export interface DnsClientOptions {
 }
 
 /**
- * PTR and address queries for the lookups of one server (and the name of the address it binds). All queries are plain DNS queries
- * (`resolvePtr`, `resolve4`, `resolve6`), never `reverse()` or `lookup()`, which read
- * /etc/hosts; c-ares runs them on the event loop, not in the libuv thread pool, so a slow
- * resolver holds no thread and no other connection.
+ * PTR and address queries for the lookups of one server, and for the name it binds. All queries
+ * are plain DNS queries (`resolvePtr`, `resolve4`, `resolve6`), never `reverse()` or `lookup()`,
+ * which read /etc/hosts; c-ares runs them on the event loop, not in the libuv thread pool, so a
+ * slow resolver holds no thread and no other connection.
  */
 export class DnsClient {
   private readonly _resolver: Resolver;
