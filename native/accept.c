@@ -111,7 +111,11 @@ static int out_of_resources(int err) {
 static void on_ready(uv_poll_t *h, int status, int events) {
   struct acceptor *a = (struct acceptor *)h;
   if (status < 0) {
-    /* the poll itself failed (libuv's status is -errno): say so; accepting is up to the handler */
+    /* the poll itself failed (libuv's status is -errno) and libuv has stopped it: note that, so
+     * that a later acceptWatch(fd, true) starts it again instead of taking it for running; say
+     * so; accepting is up to the handler. (Linux's tcp_poll reports no error on a listening
+     * socket, so this is for completeness.) */
+    a->watching = 0;
     if (a->io != NULL) deliver(a->io, a->fd, status, NULL, 0, NULL, 0);
     return;
   }

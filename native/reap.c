@@ -40,7 +40,7 @@ static void unlink_watch(struct watch *w) {
 
 static void on_closed(uv_handle_t *h) {
   struct watch *w = (struct watch *)h;
-  close(w->pidfd);
+  if (w->pidfd >= 0) close(w->pidfd);
   free(w);
 }
 
@@ -94,11 +94,20 @@ int reap_watch(napi_env env, pid_t pid, int pidfd) {
   w->pid = pid;
   w->pidfd = pidfd;
   w->reaper = rp;
+  /* uv errors are negated errno values on Unix. */
   int e = uv_poll_init(loop, &w->poll, pidfd);
-  if (e == 0) e = uv_poll_start(&w->poll, UV_READABLE, on_ready);
   if (e != 0) {
-    /* uv errors are negated errno values on Unix. */
     free(w);
+    throw_errno(env, -e, "uv_poll_init", NULL);
+    return 0;
+  }
+  e = uv_poll_start(&w->poll, UV_READABLE, on_ready);
+  if (e != 0) {
+    /* the handle is on the loop's list now: only uv_close may free it; the pidfd stays the
+     * caller's to close */
+    w->pidfd = -1;
+    w->reaper = NULL;
+    uv_close((uv_handle_t *)&w->poll, on_closed);
     throw_errno(env, -e, "uv_poll_start", NULL);
     return 0;
   }
