@@ -17,7 +17,8 @@
  * EOF on fd 3 ends the spawner (running programs go on, as under the reference when it exits).
  * A request can neither name another program nor another identity, so a compromised network
  * process gains nothing here that the configured program does not already have.
- * It keeps only CAP_SETUID and CAP_SETGID (and the bounding set, for a program started as root). */
+ * It keeps only CAP_SETUID, CAP_SETGID and CAP_KILL (to signal a program run as another uid), and
+ * the bounding set, for a program started as root. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,11 @@
 // The spawner (native/spawner.c) through its client, as root: a -u program is signalled (CAP_KILL),
-// and a start the spawner does not answer in time fails, its late program killed on arrival.
+// a start the spawner does not answer in time fails, its late program killed on arrival, and a
+// start or signal it has no room for waits instead of being lost.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { SpawnerClient } from './spawner-client';
+import * as native from '../sys/native';
 import { TimeoutError } from '../errors';
 import { childList } from '../../test/integration/harness';
 
@@ -48,6 +50,62 @@ test('the spawner signals its -u programs, and a start it does not answer in tim
     assert.deepEqual(sleepsUnder(channel.pid), [next.pid]);
     next.kill('SIGKILL');
     assert.equal(await next.exited, 9);
+  } finally {
+    clearInterval(keepAlive);
+    closeSync(devNull);
+    try {
+      process.kill(channel.pid, 'SIGCONT');
+      process.kill(channel.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+test('a start and a signal the spawner has no room for yet are sent once it reads again, not dropped', { timeout: 30_000 }, async () => {
+  assert.equal(process.getuid?.(), 0, 'the spawner keeps root: this test runs as root (as CI does)');
+  const channel = SpawnerClient.launch({ uid: 1, gid: 1, groups: [], argv: ['/bin/sleep', '60'] });
+  const spawner = SpawnerClient.adopt(channel);
+  const devNull = openSync('/dev/null', 'r+');
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const program = await spawner.spawn(['PATH=/usr/bin:/bin'], [devNull, devNull, devNull]);
+    // a stopped spawner: fill its request socket with harmless records (signal 0) until it is full
+    process.kill(channel.pid, 'SIGSTOP');
+    const probe = Buffer.alloc(9);
+    probe.write('K', 0, 'latin1');
+    probe.writeUInt32BE(program.pid, 1);
+    let queued = 0;
+    for (;;) {
+      try {
+        native.sendFds(channel.requestFd, probe, []);
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'EAGAIN');
+        break;
+      }
+      queued++;
+      assert.ok(queued < 1_000_000, 'the request socket never filled');
+    }
+    assert.ok(queued > 0);
+    // a start and our SIGTERM find the socket full: they wait, and go out once the spawner reads again
+    const starting = spawner.spawn(['PATH=/usr/bin:/bin'], [devNull, devNull, devNull]);
+    program.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(sleepsUnder(channel.pid), [program.pid], 'nothing happens while the spawner is stopped');
+    process.kill(channel.pid, 'SIGCONT');
+    const second = await starting;
+    assert.ok(sleepsUnder(channel.pid).includes(second.pid));
+    second.kill('SIGKILL');
+    assert.equal(await second.exited, 9);
+    let timer: NodeJS.Timeout | undefined;
+    const status = await Promise.race([
+      program.exited,
+      new Promise<string>((r) => {
+        timer = setTimeout(() => r('still running 5 s after the spawner went on'), 5000);
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.equal(status, 15, 'ended by our SIGTERM');
   } finally {
     clearInterval(keepAlive);
     closeSync(devNull);

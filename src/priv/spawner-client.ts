@@ -15,6 +15,13 @@ const REPLY_BYTES = 9;
  * (an exec hanging on a dead file system) must not hold sessions and their -c slots for good.
  */
 export const SPAWN_REPLY_TIMEOUT_MS = 30_000;
+/**
+ * How soon a record the spawner's full request socket refused (EAGAIN: the spawner stopped, or
+ * some hundred records queued ahead of it) is sent again. Refused records wait in order: a start
+ * until its reply timeout, a signal as long as the spawner lives. Dropping them would fail a
+ * client under a burst (`unable to run`), or leave a program running after its session.
+ */
+const SEND_RETRY_MS = 5;
 /** Wait status reported for programs whose spawner died before they did: exit 111. */
 export const SPAWNER_GONE_STATUS = 111 << 8;
 
@@ -45,6 +52,9 @@ export class SpawnerClient implements ProgramSpawner {
   private _gone = false;
   private readonly _starts = new Map<number, { resolve(child: ChildHandle): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
   private readonly _exits = new Map<number, (status: number) => void>();
+  /** Records not sent yet, oldest first (see SEND_RETRY_MS); `id` is the start's, -1 for a signal. */
+  private readonly _outbox: { rec: Buffer; fds: readonly number[]; id: number }[] = [];
+  private _sendRetry: NodeJS.Timeout | undefined;
 
   private constructor(
     /** The spawner's pid. */
@@ -64,6 +74,8 @@ export class SpawnerClient implements ProgramSpawner {
     replies.on('error', () => undefined);
     replies.on('close', () => {
       this._gone = true;
+      this._outbox.length = 0;
+      if (this._sendRetry !== undefined) clearTimeout(this._sendRetry);
       for (const s of this._starts.values()) {
         clearTimeout(s.timer);
         s.reject(new SysError('EPIPE', 'spawner'));
@@ -142,9 +154,9 @@ export class SpawnerClient implements ProgramSpawner {
    * @param env the whole environment, `NAME=value`
    * @param fds at most 16 fds (ours stay open: the caller closes them)
    * @returns the running program
-   * @throws SysError with the program's errno (ENOENT/EACCES, syscall `execve`), EAGAIN when the
-   *   spawner is not reading, EPIPE when it is gone; TimeoutError `spawner did not answer` after
-   *   SPAWN_REPLY_TIMEOUT_MS
+   * @throws SysError with the program's errno (ENOENT/EACCES, syscall `execve`), EPIPE when the
+   *   spawner is gone; TimeoutError `spawner did not answer` after SPAWN_REPLY_TIMEOUT_MS (also
+   *   when the request could not even be sent in that time)
    */
   spawn(env: readonly string[], fds: readonly number[]): Promise<ChildHandle> {
     if (this._gone) return Promise.reject(new SysError('EPIPE', 'spawner'));
@@ -159,18 +171,70 @@ export class SpawnerClient implements ProgramSpawner {
     return new Promise<ChildHandle>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (!this._starts.delete(id)) return;
+        // not sent yet: it never will be (the caller closes the fds it names once we reject)
+        const queued = this._outbox.findIndex((o) => o.id === id);
+        if (queued >= 0) this._outbox.splice(queued, 1);
         reject(new TimeoutError('spawner did not answer'));
       }, this._replyTimeoutMs);
       timer.unref();
       this._starts.set(id, { resolve, reject, timer });
+      this._send(rec, fds, id);
+    });
+  }
+
+  // Sends a record now if nothing waits before it and the socket takes it, else queues it.
+  private _send(rec: Buffer, fds: readonly number[], id: number): void {
+    if (this._outbox.length === 0) {
       try {
         native.sendFds(this._requestFd, rec, fds);
+        return;
       } catch (err) {
-        clearTimeout(timer);
-        this._starts.delete(id);
-        reject(err);
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          this._unsent(id, err as Error);
+          return;
+        }
       }
-    });
+    }
+    this._outbox.push({ rec, fds, id });
+    this._retrySoon();
+  }
+
+  // The queued records, in order, until the socket is full again. The retry timer does not keep
+  // the process alive: a start's session does, and at our exit the spawner leaves its programs
+  // running, as ever.
+  private _flush(): void {
+    this._sendRetry = undefined;
+    while (this._outbox.length > 0) {
+      const o = this._outbox[0] as { rec: Buffer; fds: readonly number[]; id: number };
+      try {
+        native.sendFds(this._requestFd, o.rec, o.fds);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          this._retrySoon();
+          return;
+        }
+        this._outbox.shift();
+        this._unsent(o.id, err as Error);
+        continue;
+      }
+      this._outbox.shift();
+    }
+  }
+
+  private _retrySoon(): void {
+    if (this._sendRetry !== undefined) return;
+    this._sendRetry = setTimeout(() => this._flush(), SEND_RETRY_MS);
+    this._sendRetry.unref();
+  }
+
+  // A record that cannot be sent (the spawner is gone: EPIPE): its start fails now; a signal is
+  // dropped, and the spawner's 'close' reports its programs.
+  private _unsent(id: number, err: Error): void {
+    const start = id < 0 ? undefined : this._starts.get(id);
+    if (start === undefined) return;
+    this._starts.delete(id);
+    clearTimeout(start.timer);
+    start.reject(err);
   }
 
   private _handle(pid: number): ChildHandle {
@@ -198,11 +262,7 @@ export class SpawnerClient implements ProgramSpawner {
     rec.write('K', 0, 'latin1');
     rec.writeUInt32BE(pid, 1);
     rec.writeUInt32BE(sig, 5);
-    try {
-      native.sendFds(this._requestFd, rec, []);
-    } catch {
-      // the spawner is gone or stuck: its 'close' reports the programs
-    }
+    this._send(rec, [], -1);
   }
 
   private _reply(op: string, a: number, b: number): void {
