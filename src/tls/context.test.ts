@@ -55,6 +55,14 @@ test('CERTCHAINFILE wins over CERTFILE and keeps leaf then intermediate', () => 
   assert.equal(m.serverCert.subject.oneline, '/C=DE/L=Potsdam/O=Chained Server/CN=localhost');
 });
 
+test('CERTCHAINFILE without KEYFILE: the key is looked for in the chain file, as in CERTFILE', () => {
+  writeFileSync(f('chain-with-key.pem'), Buffer.concat([readFileSync(f('chain.pem')), readFileSync(f('chain-leaf.key'))]));
+  const m = loadTlsMaterial(base({ certChainFile: f('chain-with-key.pem') }), read);
+  assert.equal(m.certChain.length, 2);
+  assert.equal(m.serverCert.subject.oneline, '/C=DE/L=Potsdam/O=Chained Server/CN=localhost');
+  assertConfigError(() => loadTlsMaterial(base({ certChainFile: f('chain.pem') }), read), `unable to load key: ${f('chain.pem')}`);
+});
+
 test('no certificate configured is an error, never a server without one', () => {
   assertConfigError(() => loadTlsMaterial(base({}), read), 'unable to load certificate: ');
   assertConfigError(() => loadTlsMaterial(base({ keyFile: f('server.key') }), read), 'unable to load certificate: ');
