@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { SpawnerClient } from './spawner-client';
+import { SpawnerClient, type SpawnerChannel } from './spawner-client';
 import * as native from '../sys/native';
 import { TimeoutError } from '../errors';
 import { childList } from '../../test/integration/harness';
@@ -24,14 +24,33 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
   }
 }
 
-test('the spawner signals its -u programs, and a start it does not answer in time fails and is undone', { timeout: 30_000 }, async () => {
+/** A spawner of `/bin/sleep 60` as uid 1, its client and /dev/null for the programs' fds, for `body`; all undone after. */
+async function withSpawner(
+  replyTimeoutMs: number | undefined,
+  body: (channel: SpawnerChannel, spawner: SpawnerClient, devNull: number) => Promise<void>,
+): Promise<void> {
   assert.equal(process.getuid?.(), 0, 'the spawner keeps root: this test runs as root (as CI does)');
   const channel = SpawnerClient.launch({ uid: 1, gid: 1, groups: [], argv: ['/bin/sleep', '60'] });
-  const spawner = SpawnerClient.adopt(channel, { replyTimeoutMs: 300 });
+  const spawner = SpawnerClient.adopt(channel, replyTimeoutMs === undefined ? {} : { replyTimeoutMs });
   const devNull = openSync('/dev/null', 'r+');
   // the client's channel and timers do not keep a process alive (a server has its listener): this does
   const keepAlive = setInterval(() => undefined, 1000);
   try {
+    await body(channel, spawner, devNull);
+  } finally {
+    clearInterval(keepAlive);
+    closeSync(devNull);
+    try {
+      process.kill(channel.pid, 'SIGCONT');
+      process.kill(channel.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+test('the spawner signals its -u programs, and a start it does not answer in time fails and is undone', { timeout: 30_000 }, async () => {
+  await withSpawner(300, async (channel, spawner, devNull) => {
     // a program as uid 1: SIGTERM from the spawner (uid 0) needs CAP_KILL
     const first = await spawner.spawn(['PATH=/usr/bin:/bin'], [devNull, devNull, devNull]);
     assert.equal(readFileSync(`/proc/${first.pid}/status`, 'utf8').match(/^Uid:\s+(.*)$/m)?.[1]?.replace(/\s+/g, ' '), '1 1 1 1');
@@ -50,25 +69,11 @@ test('the spawner signals its -u programs, and a start it does not answer in tim
     assert.deepEqual(sleepsUnder(channel.pid), [next.pid]);
     next.kill('SIGKILL');
     assert.equal(await next.exited, 9);
-  } finally {
-    clearInterval(keepAlive);
-    closeSync(devNull);
-    try {
-      process.kill(channel.pid, 'SIGCONT');
-      process.kill(channel.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  });
 });
 
 test('a start and a signal the spawner has no room for yet are sent once it reads again, not dropped', { timeout: 30_000 }, async () => {
-  assert.equal(process.getuid?.(), 0, 'the spawner keeps root: this test runs as root (as CI does)');
-  const channel = SpawnerClient.launch({ uid: 1, gid: 1, groups: [], argv: ['/bin/sleep', '60'] });
-  const spawner = SpawnerClient.adopt(channel);
-  const devNull = openSync('/dev/null', 'r+');
-  const keepAlive = setInterval(() => undefined, 1000);
-  try {
+  await withSpawner(undefined, async (channel, spawner, devNull) => {
     const program = await spawner.spawn(['PATH=/usr/bin:/bin'], [devNull, devNull, devNull]);
     // a stopped spawner: fill its request socket with harmless records (signal 0) until it is full
     process.kill(channel.pid, 'SIGSTOP');
@@ -106,14 +111,5 @@ test('a start and a signal the spawner has no room for yet are sent once it read
     ]);
     clearTimeout(timer);
     assert.equal(status, 15, 'ended by our SIGTERM');
-  } finally {
-    clearInterval(keepAlive);
-    closeSync(devNull);
-    try {
-      process.kill(channel.pid, 'SIGCONT');
-      process.kill(channel.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  });
 });
