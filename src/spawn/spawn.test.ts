@@ -1,7 +1,7 @@
 // Tests for spawnProgram: one table, run against the native vfork path and the child_process path.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn as cpSpawn } from 'node:child_process';
+import { spawn as cpSpawn, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -248,6 +248,37 @@ for (const impl of ['native', 'node'] as const) {
       assert.equal(statusField(out, 'Uid'), `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`);
       assert.equal(statusField(out, 'Gid'), `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`);
       assert.equal(statusField(out, 'Groups'), '');
+    });
+
+    test('kill of a program that is another user now (EPERM) does not throw: the program goes on', () => {
+      // a process of our own that starts a uid-1 program as root, then becomes nobody: its
+      // SIGTERM to the program is refused by the kernel
+      const script = `
+        const { spawnProgram } = require(${JSON.stringify(join(__dirname, 'spawn.js'))});
+        spawnProgram({ file: '/bin/sleep', argv: ['sleep', '60'], env: [], fds: [], uid: 1, gid: 1 }, ${JSON.stringify(impl)}).then((c) => {
+          process.stdout.write(c.pid + '\\n');
+          process.setgid(${NOBODY});
+          process.setuid(${NOBODY});
+          try {
+            c.kill('SIGTERM');
+            process.stdout.write('no throw\\n');
+          } catch (err) {
+            process.stdout.write('threw ' + err.code + '\\n');
+          }
+          process.exit(0);
+        }, (err) => {
+          process.stdout.write('no start ' + err.code + '\\n');
+          process.exit(1);
+        });`;
+      const out = spawnSync(process.execPath, ['-e', script], { encoding: 'latin1', stdio: ['ignore', 'pipe', 'inherit'], timeout: 10_000 }).stdout;
+      const [pidLine = '', verdict] = out.split('\n');
+      const pid = Number(pidLine);
+      try {
+        assert.equal(verdict, 'no throw', out);
+        assert.ok(pid > 0 && readFileSync(`/proc/${pid}/status`, 'latin1').includes('\nUid:\t1\t'), 'the program still runs as uid 1');
+      } finally {
+        if (pid > 0) process.kill(pid, 'SIGKILL');
+      }
     });
 
     if (impl === 'native') {
