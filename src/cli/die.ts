@@ -6,17 +6,20 @@ import type { ExitCode } from '../errors';
  * Writes `PROG: fatal: parts...` and exits. writeSync so the line is out before exit.
  * @param prog program name used as the line prefix
  * @param code 100 (permanent) or 111 (temporary)
- * @param parts message pieces, joined without separators
+ * @param parts message pieces, joined without separators; a Buffer goes out byte for byte
+ *   (a line of the user's input), a string as UTF-8
  */
-export function die(prog: string, code: ExitCode, ...parts: string[]): never {
-  writeErr(`${prog}: fatal: ${parts.join('')}\n`);
+export function die(prog: string, code: ExitCode, ...parts: Array<string | Buffer>): never {
+  if (parts.every((p) => typeof p === 'string')) writeErr(`${prog}: fatal: ${parts.join('')}\n`);
+  else writeErr(Buffer.concat([Buffer.from(`${prog}: fatal: `), ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)), Buffer.from('\n')]));
   process.exit(code);
 }
 
 /** Writes one line to fd 2 synchronously; ignores EAGAIN/EPIPE (stderr gone is not fatal). */
-export function writeErr(text: string): void {
+export function writeErr(text: string | Buffer): void {
   try {
-    writeSync(2, text);
+    if (typeof text === 'string') writeSync(2, text);
+    else writeSync(2, text);
   } catch {
     // stderr closed or full: nothing sensible to do
   }

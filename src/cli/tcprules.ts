@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tcprules: compiles rules text from stdin into a cdb, atomically (djb's interface, ucspi-tcp6's syntax).
 import { readSync } from 'node:fs';
-import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY, RulesSyntaxError, SysError, errnoText } from '../errors';
+import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY, RulesSyntaxError, SysError, UsageError, errnoText } from '../errors';
 import { RulesCompiler } from '../rules/compile';
 import { die, writeErr } from './die';
 
@@ -45,6 +45,10 @@ function main(argv: readonly string[]): void {
   try {
     compiler = RulesCompiler.create(cdbPath, tmpPath);
   } catch (err) {
+    if (err instanceof UsageError) {
+      writeErr(`${PROG}: fatal: ${err.message}\n`);
+      usage();
+    }
     die(PROG, EXIT_TEMPORARY, 'unable to create ', tmpPath, ': ', errnoText(err));
   }
   try {
@@ -54,9 +58,8 @@ function main(argv: readonly string[]): void {
     compiler.abort();
     // as djb's tcprules: one fixed message per step that failed
     if (err instanceof RulesSyntaxError) {
-      // the line was read byte for byte (latin1); give the user back the same bytes
-      const line = Buffer.from(err.line, 'latin1').toString('utf8');
-      die(PROG, EXIT_PERMANENT, 'unable to parse this line: ', line);
+      // the line was read byte for byte (latin1); give the user back the same bytes, as djb
+      die(PROG, EXIT_PERMANENT, 'unable to parse this line: ', Buffer.from(err.line, 'latin1'));
     }
     if (err instanceof SysError) {
       if (err.syscall === 'read') die(PROG, EXIT_TEMPORARY, 'unable to read input: ', errnoText(err));

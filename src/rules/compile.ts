@@ -1,6 +1,7 @@
 // tcprules' job: rules text -> cdb, written to a temp file, fsync'ed, renamed into place.
-import { renameSync, unlinkSync } from 'node:fs';
-import { SysError } from '../errors';
+import { renameSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { resolve } from 'node:path';
+import { SysError, UsageError } from '../errors';
 import { CdbWriter } from './cdb-write';
 import { formatRuleData } from './rule-data';
 import { parseRuleLine } from './rule-line';
@@ -14,6 +15,23 @@ export interface CompileResult {
 }
 
 const NEWLINE = 0x0a;
+
+/** Whether two paths name one file: the same absolute path, or one existing inode. */
+function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  const sa = statOrUndefined(a);
+  const sb = statOrUndefined(b);
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+// missing or unreachable (ENOENT, ENOTDIR, EACCES): not the same file; creating it says why
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * A compile in progress, fed in chunks so a million-line rules file never sits in memory whole
@@ -42,8 +60,11 @@ export class RulesCompiler {
    * @param tmpPath the temp file, on the same file system as cdbPath (rename must be atomic)
    * @returns a compiler waiting for input
    * @throws {SysError} when tmpPath cannot be created (syscall `open`)
+   * @throws {UsageError} when tmpPath is cdbPath (the same name, or a link to it): creating
+   *   the temp file would empty the cdb a server is reading, and a failure would remove it
    */
   static create(cdbPath: string, tmpPath: string): RulesCompiler {
+    if (sameFile(cdbPath, tmpPath)) throw new UsageError(`rules.tmp is rules.cdb: ${tmpPath}`);
     return new RulesCompiler(CdbWriter.create(tmpPath), cdbPath, tmpPath);
   }
 

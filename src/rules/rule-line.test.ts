@@ -27,6 +27,9 @@ test('parseRuleLine() turns each address form into its keys', () => {
     ['::1/128:allow', [`^${'0'.repeat(127)}\``]],
     ['1.2.3.4-6:allow', ['1.2.3.4', '1.2.3.5', '1.2.3.6']],
     ['1.2.3.253-300:allow', ['1.2.3.253', '1.2.3.254', '1.2.3.255']],
+    ['1.2.3.254-0000000000300:allow', ['1.2.3.254', '1.2.3.255']],
+    ['1.2.3.255-1000000000000:allow', ['1.2.3.255']],
+    ['127./8:allow', ['_0bcdefgh']],
     ['1.2-3.:allow', ['1.2.', '1.3.']],
     ['7-7:allow', ['7']],
     ['host:allow', ['host']],
@@ -34,6 +37,15 @@ test('parseRuleLine() turns each address form into its keys', () => {
     ['=a,b:allow', ['=a,b']],
   ];
   for (const [line, keys] of cases) assert.deepEqual(parseRuleLine(line, 1)?.keys, keys, line);
+});
+
+test('parseRuleLine() takes an IPv4 CIDR network by its first octets, as ucspi-tcp6 does', () => {
+  const key = (line: string): string | undefined => parseRuleLine(line, 1)?.keys[0];
+  assert.equal(key('192.168./16:allow'), key('192.168.0.0/16:allow'));
+  assert.equal(key('192.168/16:allow'), key('192.168.0.0/16:allow'));
+  assert.equal(key('10.1.2./24:allow'), key('10.1.2.0/24:allow'));
+  assert.equal(key('10/8:allow'), key('10.0.0.0/8:allow'));
+  assert.equal(key('1.2.3/8:allow'), key('1.0.0.0/8:allow'));
 });
 
 test('parseRuleLine() reads allow/deny and variables with any quote character', () => {
@@ -80,7 +92,13 @@ test('parseRuleLine() throws RulesSyntaxError with the trimmed line for bad line
     '1.2.3.4/33:allow',
     '1.2.3.4/0:allow',
     '1.2.3.4/:allow',
-    '1.2.3/8:allow',
+    '10./16:allow',
+    '10.1.2./25:allow',
+    '1..2/8:allow',
+    '/8:allow',
+    '.1/8:allow',
+    '1.2.3.4.5/8:allow',
+    '256./8:allow',
     '1.2.3.256/8:allow',
     '::/0:allow',
     '::/129:allow',

@@ -105,7 +105,7 @@ function addressKeys(address: string): string[] | undefined {
       if (bytes === undefined || bits === undefined || bits < 1 || bits > MAX_IPV6_PREFIX_BITS) return undefined;
       return [ipv6CidrKey(bytes, bits)];
     }
-    const bytes = parseIPv4(ip);
+    const bytes = parseIPv4Network(ip, bits);
     if (bytes === undefined || bits === undefined || bits < 1 || bits > MAX_IPV4_PREFIX_BITS) return undefined;
     return [ipv4CidrKey(bytes, bits)];
   }
@@ -118,13 +118,30 @@ function addressKeys(address: string): string[] | undefined {
   return [address];
 }
 
+/**
+ * The network of an IPv4 CIDR line: a dotted quad, or (as ucspi-tcp6's own example `127./8`)
+ * its first one to three octets, with or without the trailing dot, when the prefix lies within
+ * them (`192.168./16`, `10.1/16`). ucspi-tcp6 reads the octets it can and takes the rest from
+ * uninitialised memory; here a prefix longer than the octets given is an error.
+ */
+function parseIPv4Network(text: string, bits: number | undefined): number[] | undefined {
+  const full = parseIPv4(text);
+  if (full !== undefined || bits === undefined) return full;
+  const octets = (text.endsWith('.') ? text.slice(0, -1) : text).split('.');
+  if (octets.length > 3 || bits > octets.length * 8) return undefined;
+  const bytes = parseIPv4([...octets, '0', '0', '0'].slice(0, 4).join('.'));
+  return bytes;
+}
+
 /** djb's range form: the dotted field holding the first '-' is `bot-top`; one key per value. */
 function rangeKeys(address: string, dash: number): string[] | undefined {
   const left = address.lastIndexOf('.', dash) + 1;
   let right = address.indexOf('.', dash);
   if (right < 0) right = address.length;
   const bottom = parseDecimal(address.slice(left, dash));
-  let top = parseDecimal(address.slice(dash + 1, right));
+  const topText = address.slice(dash + 1, right);
+  // any number of digits, as djb: whatever is past 255 is cut down to it below
+  let top = /^[0-9]{10,}$/.test(topText) ? MAX_IPV4_BYTE : parseDecimal(topText);
   // Stricter than djb, which reads an empty field as 0 and silently writes nothing for
   // bottom > top: both are typing mistakes.
   if (bottom === undefined || top === undefined || bottom > MAX_IPV4_BYTE || bottom > top) return undefined;

@@ -1,9 +1,9 @@
 // Debian's tcprules/tcprulescheck (ucspi-tcp-ipv6 0.88) and tinycdb's cdb as oracles for ours.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 
 const OUR_TCPRULES = join(__dirname, '..', '..', 'src', 'cli', 'tcprules.js');
@@ -72,6 +72,7 @@ const DEBIAN_FORMS = [
   ':allow,="x"',
   '1.2.3.4-6:allow',
   '1.2.3.253-300:allow,TOP="capped"',
+  '1.2.3.254-1000000000000:allow,TOP="long"',
   '1.2-3.4:allow',
   '1.2.3-4.:allow',
   ' 1.2.3.4:allow',
@@ -109,6 +110,8 @@ test('tcprules writes the same cdb as Debian for all forms in one file, with dup
 /** Forms only ucspi-tcp6's syntax has: our keys against the SPEC.md encoding. */
 const EXTENDED_FORMS: Array<[string, string]> = [
   ['10.0.0.0/8:allow', '+9,0:_0000e0g0->\n'],
+  ['127./8:allow', '+9,0:_0bcdefgh->\n'],
+  ['192.168./16:allow', '+17,0:_ab000000i0k0m000->\n'],
   ['fe80::/10:deny', '+11,2:^`abcdef0g0->D\0\n'],
   ['::1/128:allow', `+129,0:^${'0'.repeat(127)}\`->\n`],
   ['::1:allow', '+39,0:0000:0000:0000:0000:0000:0000:0000:0001->\n'],
@@ -241,6 +244,30 @@ test('tcprules rejects the same lines as Debian with the same message', () => {
     const o = ourTcprules(fresh('bad-ours'), `${line}\n`);
     assert.equal(o.status, d.status, line);
     assert.equal(o.stderr, d.stderr, line);
+  }
+});
+
+test('tcprules echoes a bad line byte for byte, as Debian does, whatever its bytes', () => {
+  const line = Buffer.from('h\xffx:allowx', 'latin1');
+  const input = Buffer.concat([line, Buffer.from('\n')]);
+  const d = spawnSync(DEBIAN_TCPRULES, [fresh('raw-debian'), join(dir, 'raw-debian.tmp')], { input, timeout: DEBIAN_TIMEOUT_MS });
+  const o = spawnSync(process.execPath, [OUR_TCPRULES, fresh('raw-ours'), join(dir, 'raw-ours.tmp')], { input, timeout: OUR_TIMEOUT_MS });
+  assert.equal(o.status, 100);
+  assert.deepEqual(o.stderr, Buffer.concat([Buffer.from('tcprules: fatal: unable to parse this line: '), line, Buffer.from('\n')]));
+  assert.deepEqual(o.stderr, d.stderr);
+});
+
+test('tcprules refuses a temp file that is the cdb itself (exit 100), leaving the cdb as it was', () => {
+  const cdb = fresh('same');
+  assert.equal(ourTcprules(cdb, ':allow\n').status, 0);
+  const before = readFileSync(cdb);
+  const link = join(dir, 'same-link.tmp');
+  symlinkSync(cdb, link);
+  for (const tmp of [cdb, join(dir, '.', basename(cdb)), link]) {
+    const o = run([process.execPath, OUR_TCPRULES, cdb, tmp], 'bad\n', {}, OUR_TIMEOUT_MS);
+    assert.equal(o.status, 100, tmp);
+    assert.equal(o.stderr, `tcprules: fatal: rules.tmp is rules.cdb: ${tmp}\ntcprules: usage: tcprules rules.cdb rules.tmp\n`, tmp);
+    assert.deepEqual(readFileSync(cdb), before, tmp);
   }
 });
 
