@@ -10,16 +10,14 @@ import type { ExitCode } from '../errors';
  *   (a line of the user's input), a string as UTF-8
  */
 export function die(prog: string, code: ExitCode, ...parts: Array<string | Buffer>): never {
-  if (parts.every((p) => typeof p === 'string')) writeErr(`${prog}: fatal: ${parts.join('')}\n`);
-  else writeErr(Buffer.concat([Buffer.from(`${prog}: fatal: `), ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)), Buffer.from('\n')]));
+  writeErr(Buffer.concat([`${prog}: fatal: `, ...parts, '\n'].map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
   process.exit(code);
 }
 
 /** Writes one line to fd 2 synchronously; ignores EAGAIN/EPIPE (stderr gone is not fatal). */
 export function writeErr(text: string | Buffer): void {
   try {
-    if (typeof text === 'string') writeSync(2, text);
-    else writeSync(2, text);
+    writeSync(2, typeof text === 'string' ? Buffer.from(text) : text);
   } catch {
     // stderr closed or full: nothing sensible to do
   }

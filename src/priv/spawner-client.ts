@@ -44,6 +44,14 @@ export interface SpawnerChannel {
   readonly replyFd: number;
 }
 
+/** A request record waiting for room in the spawner's socket. */
+interface Outgoing {
+  readonly rec: Buffer;
+  readonly fds: readonly number[];
+  /** The start's id, -1 for a signal. */
+  readonly id: number;
+}
+
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
 /** A running spawner: the only process that keeps root after start-up. */
@@ -52,8 +60,8 @@ export class SpawnerClient implements ProgramSpawner {
   private _gone = false;
   private readonly _starts = new Map<number, { resolve(child: ChildHandle): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
   private readonly _exits = new Map<number, (status: number) => void>();
-  /** Records not sent yet, oldest first (see SEND_RETRY_MS); `id` is the start's, -1 for a signal. */
-  private readonly _outbox: { rec: Buffer; fds: readonly number[]; id: number }[] = [];
+  /** Records not sent yet, oldest first (see SEND_RETRY_MS). */
+  private readonly _outbox: Outgoing[] = [];
   private _sendRetry: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -205,7 +213,7 @@ export class SpawnerClient implements ProgramSpawner {
   private _flush(): void {
     this._sendRetry = undefined;
     while (this._outbox.length > 0) {
-      const o = this._outbox[0] as { rec: Buffer; fds: readonly number[]; id: number };
+      const o = this._outbox[0] as Outgoing;
       try {
         native.sendFds(this._requestFd, o.rec, o.fds);
       } catch (err) {

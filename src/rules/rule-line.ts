@@ -129,8 +129,7 @@ function parseIPv4Network(text: string, bits: number | undefined): number[] | un
   if (full !== undefined || bits === undefined) return full;
   const octets = (text.endsWith('.') ? text.slice(0, -1) : text).split('.');
   if (octets.length > 3 || bits > octets.length * 8) return undefined;
-  const bytes = parseIPv4([...octets, '0', '0', '0'].slice(0, 4).join('.'));
-  return bytes;
+  return parseIPv4([...octets, '0', '0', '0'].slice(0, 4).join('.'));
 }
 
 /** djb's range form: the dotted field holding the first '-' is `bot-top`; one key per value. */
