@@ -6,7 +6,7 @@ import type { ConnectionInfo } from '../env/connection-env';
 import { safeText } from '../env/safe-text';
 import type { Accepted } from '../listen/accepted';
 import type { ServerTlsConfig } from '../tls/context';
-import { serverTls } from '../tls/server-socket';
+import { serverTls, type ServerTls } from '../tls/server-socket';
 import { sslEnv } from '../tls/ssl-env';
 import { encodeEnvBlock, isLineEnd, parseControlCommand, type UcspiTlsCommand } from '../tls/ucspi-tls';
 import type { ChildHandle } from '../spawn/spawn';
@@ -159,6 +159,13 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   // that ends the session.
   let violation: string | undefined;
   let tlsSocket: tls.TLSSocket | undefined;
+  // ends the session before the relay: the connection, our fds, then the program at once
+  const abandon = async (status: number): Promise<SessionEnd> => {
+    (tlsSocket ?? socket).destroy();
+    cleanup();
+    await stopProgram();
+    return { pid, status };
+  };
   let lineEndDue = !wait.lineEnd;
   ctl.on('data', (chunk: Buffer) => {
     if (violation !== undefined) return;
@@ -177,7 +184,14 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   handle?.setBlocking?.(false);
   // the socket was never read: TLS starts from what the kernel holds next, on our dup of the fd
   // (the program keeps its own descriptors of the connection)
-  const own = serverTls(req.conn, req.tlsConfig);
+  let own: ServerTls;
+  try {
+    own = serverTls(req.conn, req.tlsConfig);
+  } catch (err) {
+    // not expected (a wrap fails only on bad arguments); the program must not outlive it
+    log.logFailure('fatal', EXIT_TEMPORARY, `unable to accept TLS from: ${info.remoteIp} for pid: ${pid} ${errnoText(err)}`);
+    return abandon(STATUS_FAILED);
+  }
   tlsSocket = own.socket;
   tlsSocket.on('error', () => {
     // reported through the handshake or the relay
@@ -185,10 +199,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   const hs = await handshake(tlsSocket, config.handshakeTimeoutMs);
   if (violation !== undefined || hs !== undefined) {
     if (violation === undefined) log.logFailure('fatal', EXIT_TEMPORARY, `unable to accept TLS from: ${info.remoteIp} for pid: ${pid} ${hs ?? ''}`);
-    tlsSocket.destroy();
-    cleanup();
-    await stopProgram();
-    return { pid, status: STATUS_FAILED };
+    return abandon(STATUS_FAILED);
   }
 
   // the effective policy: CCAFILE=- (global or from a rule) turns -m/-z off
@@ -196,10 +207,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     const verdict = verifyClientCertificate(tlsSocket, req.tlsConfig, req.tlsConfig.clientCert, req.certHostName);
     if (verdict.ok === false) {
       log.logFailure(verdict.kind, verdict.code, verdict.text(info.remoteIp, pid));
-      tlsSocket.destroy();
-      cleanup();
-      await stopProgram();
-      return { pid, status: verdict.code << 8 };
+      return abandon(verdict.code << 8);
     }
   }
 
@@ -215,10 +223,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
       protocolCipher = `${get('SSL_PROTOCOL')}:${get('SSL_CIPHER')}`;
     } catch (err) {
       log.logFailure('fatal', EXIT_TEMPORARY, `unable to write SSL environment: ${safeText((err as Error).message, { space: true })}`);
-      tlsSocket.destroy();
-      cleanup();
-      await stopProgram();
-      return { pid, status: STATUS_FAILED };
+      return abandon(STATUS_FAILED);
     }
     ctl.write(block);
   }
@@ -233,10 +238,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     io = fdProgramIo(readW, writeR);
   } catch (err) {
     log.logFailure('fatal', EXIT_TEMPORARY, `unable to relay for pid: ${pid}: ${errnoText(err)}`);
-    tlsSocket.destroy();
-    cleanup();
-    await stopProgram();
-    return { pid, status: STATUS_FAILED };
+    return abandon(STATUS_FAILED);
   }
   const end = await relay(tlsSocket, io, { idleTimeoutMs: config.idleTimeoutMs, onBulkOutput: host.bulkOutput, readInto: own.read });
   cleanup();
