@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveBindAddress, resolvePort } from './address';
+import { resolveBindAddress, resolvePort, type BindAddress } from './address';
 import { ConfigError } from '../errors';
 import { startDnsServer, TYPE_A, TYPE_AAAA, type DnsBehaviour, type TestDnsServer } from '../../test/fixtures/dns-server';
 
@@ -21,8 +21,11 @@ before(async () => {
 });
 after(() => dns.close());
 
+/** A host argument, the -4/-6 family, and what it binds. */
+type BindCase = [host: string, family: 0 | 4 | 6, want: BindAddress];
+
 test('resolveBindAddress maps the ucspi host forms', async () => {
-  const cases: Array<[string, 0 | 4 | 6, { address: string; family: number; v6only: boolean }]> = [
+  const cases: BindCase[] = [
     ['0', 0, { address: '0.0.0.0', family: 4, v6only: false }],
     ['::', 0, { address: '::', family: 6, v6only: false }],
     [':0', 0, { address: '::', family: 6, v6only: false }],
@@ -34,7 +37,7 @@ test('resolveBindAddress maps the ucspi host forms', async () => {
 });
 
 test('resolveBindAddress asks DNS as the reference: AAAA then A, -4/-6 one of them', async () => {
-  const cases: Array<[string, 0 | 4 | 6, { address: string; family: number; v6only: boolean }]> = [
+  const cases: BindCase[] = [
     ['both.test.example', 0, { address: '::1', family: 6, v6only: true }],
     ['both.test.example', 4, { address: '127.0.0.21', family: 4, v6only: false }],
     ['both.test.example', 6, { address: '::1', family: 6, v6only: true }],

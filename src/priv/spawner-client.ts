@@ -192,17 +192,7 @@ export class SpawnerClient implements ProgramSpawner {
 
   // Sends a record now if nothing waits before it and the socket takes it, else queues it.
   private _send(rec: Buffer, fds: readonly number[], id: number): void {
-    if (this._outbox.length === 0) {
-      try {
-        native.sendFds(this._requestFd, rec, fds);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
-          this._unsent(id, err as Error);
-          return;
-        }
-      }
-    }
+    if (this._outbox.length === 0 && this._trySend(rec, fds, id)) return;
     this._outbox.push({ rec, fds, id });
     this._retrySoon();
   }
@@ -214,19 +204,24 @@ export class SpawnerClient implements ProgramSpawner {
     this._sendRetry = undefined;
     while (this._outbox.length > 0) {
       const o = this._outbox[0] as Outgoing;
-      try {
-        native.sendFds(this._requestFd, o.rec, o.fds);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-          this._retrySoon();
-          return;
-        }
-        this._outbox.shift();
-        this._unsent(o.id, err as Error);
-        continue;
+      if (!this._trySend(o.rec, o.fds, o.id)) {
+        this._retrySoon();
+        return;
       }
       this._outbox.shift();
     }
+  }
+
+  // One record to the socket: false when it is full (EAGAIN), true when it is done with (sent,
+  // or failed for good: then its start fails, see _unsent).
+  private _trySend(rec: Buffer, fds: readonly number[], id: number): boolean {
+    try {
+      native.sendFds(this._requestFd, rec, fds);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+      this._unsent(id, err as Error);
+    }
+    return true;
   }
 
   private _retrySoon(): void {

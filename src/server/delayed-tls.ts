@@ -139,6 +139,15 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     closeOwned(...owned.slice());
   };
 
+  let tlsSocket: tls.TLSSocket | undefined;
+  // ends the session before the relay: the connection, our fds, then the program at once
+  const abandon = async (status: number): Promise<SessionEnd> => {
+    (tlsSocket ?? socket).destroy();
+    cleanup();
+    await stopProgram();
+    return { pid, status };
+  };
+
   const wait = await waitForCommand(ctl, child);
   if (wait.kind === 'exit') {
     // a plain session: the program has closed the connection on its side; close our copy.
@@ -149,23 +158,12 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
   }
   if (wait.kind === 'bad') {
     log.logFailure('error', EXIT_TEMPORARY, `bad UCSPI-TLS command from pid: ${pid} ${safeText(wait.reason, { space: true })}`);
-    socket.destroy();
-    cleanup();
-    await stopProgram();
-    return { pid, status: STATUS_FAILED };
+    return abandon(STATUS_FAILED);
   }
 
   // From here any byte on the control socket (but the command's line end) is a protocol error
   // that ends the session.
   let violation: string | undefined;
-  let tlsSocket: tls.TLSSocket | undefined;
-  // ends the session before the relay: the connection, our fds, then the program at once
-  const abandon = async (status: number): Promise<SessionEnd> => {
-    (tlsSocket ?? socket).destroy();
-    cleanup();
-    await stopProgram();
-    return { pid, status };
-  };
   let lineEndDue = !wait.lineEnd;
   ctl.on('data', (chunk: Buffer) => {
     if (violation !== undefined) return;
@@ -176,8 +174,7 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
     }
     violation = `${chunk.length} unexpected byte(s) after UCSPI-TLS command`;
     log.logFailure('error', EXIT_TEMPORARY, `bad UCSPI-TLS command from pid: ${pid} ${violation}`);
-    if (tlsSocket !== undefined) tlsSocket.destroy();
-    else socket.destroy();
+    (tlsSocket ?? socket).destroy();
   });
   ctl.resume();
 
