@@ -9,6 +9,7 @@
 // per connection (README: performance).
 import { closeSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { ConfigError, EXIT_PERMANENT, EXIT_TEMPORARY, UsageError, errCode } from '../errors';
+import { inheritedArgs, inheritedEnv } from '../env/env-bytes';
 import { Log } from '../log/log';
 import { resolveBindAddress, resolvePort } from '../listen/address';
 import { tlsSettingsFromEnv } from '../tls/settings';
@@ -40,7 +41,7 @@ const MAX_PASSWORD_BYTES = 4096;
 async function main(): Promise<void> {
   let opts: Options;
   try {
-    opts = parseSslserverArgs(process.argv.slice(2), process.env);
+    opts = parseSslserverArgs(inheritedArgs(), process.env);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     writeErr(formatSslserverUsage(err));
@@ -62,8 +63,8 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  const baseEnv = new Map<string, string>();
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) baseEnv.set(k, v);
+  // the program's environment starts as ours, byte for byte (process.env would mend non-UTF-8)
+  const baseEnv = inheritedEnv();
   // Options carries every ServerConfig field under the same name (the compiler checks it);
   // the CLI-only ones (host, port, -1, -3, -4/-6, -b, verbosity) ride along unused
   const interfaceName = opts.interfaceName ?? bind.zone;

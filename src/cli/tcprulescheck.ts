@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // tcprulescheck: shows which rule of a cdb applies to the connection described by TCPREMOTE* variables.
 import { writeSync } from 'node:fs';
+import { bytesFromText, inheritedEnv } from '../env/env-bytes';
 import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY, errnoText } from '../errors';
 import { describeRuleKey, encodeRuleKey } from '../rules/rule-keys';
 import { lookupRules } from '../rules/rules-lookup';
@@ -18,7 +19,7 @@ function formatReport(match: RuleMatch | undefined): Buffer {
   let text = '';
   for (const [name, value] of match.env) text += `set environment variable ${name}=${value}\n`;
   text += match.deny ? 'deny connection\n' : 'allow connection\n';
-  parts.push(Buffer.from(text, 'utf8'));
+  parts.push(bytesFromText(text));
   return Buffer.concat(parts);
 }
 
@@ -28,7 +29,8 @@ function main(argv: readonly string[]): void {
     writeErr(`${PROG}: usage: tcprulescheck rules.cdb\n`);
     process.exit(EXIT_PERMANENT);
   }
-  const env = process.env;
+  // the variables' bytes, as the C tcprulescheck compares them (Node's process.env mends non-UTF-8)
+  const env: Partial<Record<string, string>> = Object.fromEntries(inheritedEnv());
   // TCP6REMOTEIP: what fehcom's servers set for IPv6 peers; an extension, Debian's reads only TCPREMOTEIP
   const ip = env.TCPREMOTEIP ?? env.TCP6REMOTEIP ?? DEFAULT_REMOTE_IP;
   let match: RuleMatch | undefined;

@@ -18,6 +18,7 @@ const CASES: Array<[name: string, input: string | Uint8Array, colon: boolean, ex
   ['non-ASCII: one ? per UTF-8 byte', 'é', false, '??'],
   ['non-ASCII: 4-byte character', 'a\u{1F600}b', false, 'a????b'],
   ['raw bytes above 126', Buffer.from([0x41, 0x80, 0xff, 0x42]), false, 'A??B'],
+  ['a byte kept from Latin-1 (U+DCE9): one ?, as its one byte', 'caf\udce9!', false, 'caf?!'],
   ['raw bytes with %', Buffer.from('x%y'), false, 'x?y'],
   ['99 bytes kept whole', 'a'.repeat(99), false, 'a'.repeat(99)],
   ['exactly 100 bytes kept whole', A100, false, A100],

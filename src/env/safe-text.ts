@@ -1,4 +1,5 @@
 // Log-field sanitising: the equivalent of djb's safecats (ucspi-tcp tcpserver.c, ucspi-ssl sslserver.c).
+import { bytesFromText } from './env-bytes';
 
 /** Bytes of a field kept before it is cut (safecats' `for (i = 0;i < 100;++i)`). */
 export const SAFE_TEXT_MAX_BYTES = 100;
@@ -19,7 +20,9 @@ const SPACE = 0x20;
  * `unable to accept TLS from: IP for pid: PID REASON`, which the reference prints as is
  * (`peer did not return a certificate`); every other rule still applies.
  *
- * A string is taken as UTF-8, the bytes the C program would have seen, so `é` gives `??`.
+ * A string is taken as the bytes it stands for ({@link bytesFromText}: UTF-8, and a byte kept
+ * from a non-UTF-8 source as that byte), the bytes the C program would have seen, so `é` gives
+ * `??` and a Latin-1 `é` one `?`.
  * Pass the raw bytes (a Buffer) for text read from the network in another encoding.
  *
  * Difference from safecats: it appends `...` after exactly 100 bytes too (its loop ends
@@ -34,7 +37,7 @@ const SPACE = 0x20;
  * ```
  */
 export function safeText(s: string | Uint8Array, opts?: { colon?: boolean; space?: boolean }): string {
-  const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
+  const bytes = typeof s === 'string' ? bytesFromText(s) : s;
   const n = Math.min(bytes.length, SAFE_TEXT_MAX_BYTES);
   const out = Buffer.allocUnsafe(n);
   const colon = opts?.colon === true;

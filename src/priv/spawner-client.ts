@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { SysError, TimeoutError } from '../errors';
+import { bytesFromText } from '../env/env-bytes';
 import * as native from '../sys/native';
 import type { ChildHandle } from '../spawn/spawn';
 import type { ProgramSpawner } from '../spawn/program';
@@ -169,13 +170,16 @@ export class SpawnerClient implements ProgramSpawner {
   spawn(env: readonly string[], fds: readonly number[]): Promise<ChildHandle> {
     if (this._gone) return Promise.reject(new SysError('EPIPE', 'spawner'));
     const id = this._nextId++ >>> 0;
-    // one record: 'S', the id, then the entries NUL-terminated (one string, one allocation)
+    // one record: 'S', the id, then the entries NUL-terminated (one string, one allocation;
+    // an entry with bytes kept from a non-UTF-8 source goes out as those bytes)
     let body = '';
     for (const e of env) body += `${e}\0`;
-    const rec = Buffer.allocUnsafe(5 + Buffer.byteLength(body, 'utf8'));
+    const bytes = body.isWellFormed() ? undefined : bytesFromText(body);
+    const rec = Buffer.allocUnsafe(5 + (bytes?.length ?? Buffer.byteLength(body, 'utf8')));
     rec[0] = 0x53; // 'S'
     rec.writeUInt32BE(id, 1);
-    rec.write(body, 5, 'utf8');
+    if (bytes === undefined) rec.write(body, 5, 'utf8');
+    else bytes.copy(rec, 5);
     return new Promise<ChildHandle>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (!this._starts.delete(id)) return;

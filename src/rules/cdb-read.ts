@@ -1,6 +1,7 @@
 // Looks keys up in a cdb file with a few small pread(2)s per lookup, every read bounded by the file size.
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
+import { bytesFromText } from '../env/env-bytes';
 import { CdbFormatError, SysError } from '../errors';
 import { cdbHash } from './cdb-hash';
 
@@ -218,7 +219,7 @@ function openCdbFile(path: string): { fd: number; size: number; identity: FileId
 }
 
 function toBytes(key: Uint8Array | string): Uint8Array {
-  return typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  return typeof key === 'string' ? bytesFromText(key) : key;
 }
 
 /** The identity (fstat of the opened fd) of each reader, for cdbReaderFor's revalidation. */

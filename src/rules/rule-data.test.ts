@@ -27,8 +27,10 @@ test('parseRuleData() reads only its own view of a larger buffer', () => {
   assert.deepEqual(parseRuleData(whole.subarray(2, 7)), { deny: false, env: [['A', '1']] });
 });
 
-test('parseRuleData() decodes values as UTF-8', () => {
+test('parseRuleData() decodes values as UTF-8, and keeps other bytes as they are', () => {
   assert.deepEqual(parseRuleData(Buffer.from('+N=é\0', 'utf8')).env, [['N', 'é']]);
+  // a Latin-1 rules file: each byte that is not UTF-8 becomes U+DC80+byte (textFromBytes)
+  assert.deepEqual(parseRuleData(Buffer.from('+N\xc4ME=gr\xfc\xdf\0', 'latin1')).env, [['N\udcc4ME', 'gr\udcfc\udcdf']]);
 });
 
 test('formatRuleData() writes what tcprules writes and round-trips', () => {

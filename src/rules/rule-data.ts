@@ -1,4 +1,5 @@
 // A rule record's data: NUL-terminated instructions, `D` (deny) and `+NAME=VALUE` (set a variable).
+import { textFromBytes } from '../env/env-bytes';
 
 /** What one rule says: deny the connection, or allow it with these variables. */
 export interface RuleData {
@@ -16,7 +17,8 @@ const SET_VARIABLE = 0x2b; // '+'
  * Reading stops at `D`, as tcprulescheck does (tcpserver reads on, but a denied connection
  * never gets the variables). Every read stays inside `data`.
  * @param data the record data from the cdb
- * @returns deny flag and variables in record order; values are decoded as UTF-8
+ * @returns deny flag and variables in record order; names and values are UTF-8 with every
+ *   other byte kept ({@link textFromBytes}), so the program gets the bytes of the rules file
  * @example parseRuleData(Buffer.from('+A=x\0')) // { deny: false, env: [['A', 'x']] }
  */
 export function parseRuleData(data: Uint8Array): RuleData {
@@ -32,7 +34,7 @@ export function parseRuleData(data: Uint8Array): RuleData {
       break;
     }
     if (op === SET_VARIABLE) {
-      const text = bytes.toString('utf8', pos + 1, end);
+      const text = textFromBytes(bytes, pos + 1, end);
       const eq = text.indexOf('=');
       // as tcpserver's found(): an entry without '=' sets nothing
       if (eq >= 0) result.env.push([text.slice(0, eq), text.slice(eq + 1)]);

@@ -1,4 +1,5 @@
 // The rule-key lookup order (SPEC.md "Rules databases") and the CIDR key encoding of ucspi-tcp6.
+import { bytesFromText } from '../env/env-bytes';
 import { expandIPv6, formatIPv6, parseIPv4, parseIPv6 } from './ip-address';
 
 /** ucspi-tcp6 ip4_bit.c: a set bit at position i (1-based) is the i-th letter of this alphabet. */
@@ -104,13 +105,14 @@ function stripZone(ip: string): string {
 
 /**
  * Bytes of a rule key for a cdb lookup. IPv6 CIDR keys are byte strings (one char = one byte,
- * latin1); every other key is text (UTF-8), so a host or IDENT name typed in a UTF-8 rules file
- * matches.
+ * latin1); every other key is text (UTF-8, with bytes kept by {@link textFromBytes} as their
+ * byte), so a host or IDENT name typed in a UTF-8 rules file matches, and so does one in any
+ * other encoding.
  * @param key a key from {@link ruleKeys}
  * @returns the key bytes
  */
 export function encodeRuleKey(key: string): Buffer {
-  return Buffer.from(key, isIPv6CidrKey(key) ? 'latin1' : 'utf8');
+  return isIPv6CidrKey(key) ? Buffer.from(key, 'latin1') : bytesFromText(key);
 }
 
 /** True for `^` followed by 1..128 chars that are `0` or successive set-bit chars from '`'. */

@@ -2,6 +2,7 @@
 import type { Duplex } from 'node:stream';
 import { encryptsAtOnce } from '../tls/server-socket';
 import type { ProgramIo } from './program-io';
+import { bytesFromText } from '../env/env-bytes';
 
 /** How a relay ended. */
 export type RelayEnd =
@@ -110,7 +111,7 @@ export function relay(client: Duplex, io: ProgramIo, opts: RelayOptions): Promis
     };
 
     // program -> client
-    if (opts.banner !== undefined && opts.banner !== '') client.write(opts.banner);
+    if (opts.banner !== undefined && opts.banner !== '') client.write(bytesFromText(opts.banner));
     io.start({
       output(chunk, transient) {
         touch();

@@ -1,7 +1,7 @@
 // Tests for the addon's typed surface: loading, fds, listenTcp, setIpOptionsNone, setNoDelay, heapTopPad, error shapes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readlinkSync, readFileSync } from 'node:fs';
+import { readlinkSync, readFileSync, readSync } from 'node:fs';
 import net from 'node:net';
 import { SysError } from '../errors';
 import * as native from './native';
@@ -222,6 +222,27 @@ test('spawnChild reports the raw wait status and exec failures synchronously', a
     () => native.spawnChild({ file: '/nonexistent', argv: ['x'], env: [], fds: [] }),
     (err: unknown) => err instanceof SysError && err.code === 'ENOENT' && err.syscall === 'execve' && err.path === '/nonexistent',
   );
+});
+
+test('spawnChild passes file, argv and env as the bytes they stand for, kept non-UTF-8 bytes included', async () => {
+  const [r, w] = native.pipe();
+  try {
+    // X: Latin-1 "grüß" as textFromBytes keeps it; the argument: Latin-1 "café"; U: plain UTF-8
+    const child = native.spawnChild({
+      file: '/bin/sh',
+      argv: ['sh', '-c', 'printf "%s|%s|%s" "$X" "$1" "$U"', 'sh', 'caf\udce9'],
+      env: ['X=gr\udcfc\udcdf', 'U=grüß'],
+      fds: [-1, w],
+    });
+    assert.equal(await child.exited, 0);
+    const out = Buffer.alloc(64);
+    const n = readSync(r, out);
+    assert.equal(out.subarray(0, n).toString('hex'), Buffer.concat([Buffer.from('gr\xfc\xdf|caf\xe9|', 'latin1'), Buffer.from('grüß')]).toString('hex'));
+  } finally {
+    native.close(r);
+    native.close(w);
+  }
+  assert.throws(() => native.spawnChild({ file: '/bin/true', argv: ['true'], env: ['X=a\0\udce9'], fds: [] }), TypeError, 'a NUL among bytes is refused too');
 });
 
 test('heapTopPad: glibc takes the pad; a negative or missing size is refused before mallopt', () => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import type { SecureContext } from 'node:tls';
 import { SysError, errCode } from '../errors';
+import { nativeBytes } from '../env/env-bytes';
 
 /** What `listenTcp` binds. */
 export interface ListenTcpOptions {
@@ -66,10 +67,11 @@ export interface NativeChild {
 
 /** The addon's exports, exactly as native/*.c defines them. */
 export interface NativeAddon {
+  /** Strings go to C as UTF-8, Buffers as their bytes (see `spawnChild`). */
   spawn(
-    file: string,
-    argv: readonly string[],
-    envp: readonly string[],
+    file: string | Buffer,
+    argv: readonly (string | Buffer)[],
+    envp: readonly (string | Buffer)[],
     fds: readonly number[],
     uid: number,
     gid: number,
@@ -246,8 +248,16 @@ function sys<T>(fn: () => T): T {
   }
 }
 
+// The list as it is when every string is plain text (the usual case, no copy), else with the
+// strings that carry bytes from a non-UTF-8 source as those bytes.
+function bytesList(list: readonly string[]): readonly (string | Buffer)[] {
+  return list.every((s) => s.isWellFormed()) ? list : list.map(nativeBytes);
+}
+
 /**
- * Starts a program with vfork semantics: exact fd map, identity, optional chroot.
+ * Starts a program with vfork semantics: exact fd map, identity, optional chroot. File, argv and
+ * environment go out as the bytes they stand for (`bytesFromText`: UTF-8, and bytes kept from a
+ * non-UTF-8 source, such as a Latin-1 rules file, as those bytes).
  * @param opts what to run and how
  * @returns the child; its `exited` resolves when it has been reaped
  * @throws SysError synchronously when it cannot start (code ENOENT/EACCES, syscall `execve`;
@@ -256,7 +266,7 @@ function sys<T>(fn: () => T): T {
 export function spawnChild(opts: NativeSpawnOptions): NativeChild {
   const addon = loadNative();
   const pid = sys(() =>
-    addon.spawn(opts.file, opts.argv, opts.env, opts.fds, opts.uid ?? -1, opts.gid ?? -1, opts.groups ?? null, opts.chroot ?? null),
+    addon.spawn(nativeBytes(opts.file), bytesList(opts.argv), bytesList(opts.env), opts.fds, opts.uid ?? -1, opts.gid ?? -1, opts.groups ?? null, opts.chroot ?? null),
   );
   // The exit is delivered from a later loop turn, never inside spawn(): registering now is in time.
   const exited = new Promise<number>((resolve) => pendingExits.set(pid, resolve));

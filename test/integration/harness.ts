@@ -53,6 +53,11 @@ export interface StartOptions {
   spawnImpl?: 'native' | 'node';
   /** Run the command as installed (its shebang, with its node flags) instead of `node FILE`. */
   asInstalled?: boolean;
+  /**
+   * Start the server through `/bin/sh -c SCRIPT`, where `"$@"` is the command: for what Node
+   * cannot pass a child, such as environment bytes that are not UTF-8.
+   */
+  shell?: string;
 }
 
 /**
@@ -99,7 +104,8 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
     ...opts.env,
   };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  const [file, argv] = opts.asInstalled === true ? [SSLSERVER, ['-1', ...args]] : [process.execPath, [SSLSERVER, '-1', ...args]];
+  const [cmd, cmdArgs] = opts.asInstalled === true ? [SSLSERVER, ['-1', ...args]] : [process.execPath, [SSLSERVER, '-1', ...args]];
+  const [file, argv] = opts.shell === undefined ? [cmd, cmdArgs] : ['/bin/sh', ['-c', opts.shell, 'sh', cmd, ...cmdArgs]];
   const proc = spawn(file, argv, {
     env: env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.extraStdio ?? [])],

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { openSync, closeSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { openSync, closeSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, parseEnv, startServer, testCerts, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
+import { FIXTURES, TCPRULES, parseEnv, serverTmpDir, startServer, testCerts, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
 
 const PRINT_ENV = join(FIXTURES, 'print-env.sh');
 // a program that prints its environment and exits without waiting for EOF: TLS 1.2 clients
@@ -59,6 +59,47 @@ for (const impl of ['native', 'node'] as const) {
       ]);
     } finally {
       await s.stop();
+    }
+  });
+}
+
+// The shell puts in what Node cannot pass a child: a Latin-1 variable, and Latin-1 arguments
+// where the test wrote @CAFE@ and @BANNER@.
+const LATIN1_SHELL = [
+  'LATIN="$(printf \'gr\\374\\337\')"; export LATIN',
+  'for a do shift; case $a in @CAFE@) a="$(printf \'caf\\351\')";; @BANNER@) a="$(printf \'\\351t\\351\')";; esac; set -- "$@" "$a"; done',
+  'exec "$@"',
+].join('\n');
+
+for (const impl of ['native', 'node'] as const) {
+  test(`[${spawnPathName(impl)}] bytes that are not UTF-8 reach the program as they are: rules' values, inherited variables, arguments, -B`, async () => {
+    const dir = serverTmpDir('bytes-');
+    try {
+      const cdb = join(dir, 'rules.cdb');
+      const rules = Buffer.concat([Buffer.from('127.0.0.1:allow,LATIN_RULE="gr\xfc\xdf",UTF_RULE="', 'latin1'), Buffer.from('grüß"\n', 'utf8')]);
+      execFileSync(process.execPath, [TCPRULES, cdb, `${cdb}.tmp`], { input: rules });
+      const s = await startServer(['-x', cdb, '-B', '@BANNER@', '-H', '-R', '127.0.0.1', '0', PRINT_ENV, '@CAFE@'], { spawnImpl: impl, shell: LATIN1_SHELL });
+      try {
+        assertSpawnPath(s.proc.pid as number, impl);
+        const { data } = await tlsExchange(s.port, '');
+        const has = (text: string, enc: BufferEncoding = 'latin1'): boolean => data.includes(Buffer.from(text, enc));
+        assert.equal(data.subarray(0, 3).toString('latin1'), '\xe9t\xe9', '-B: the banner bytes, written by the server on every path');
+        assert.ok(has('\nUTF_RULE=grüß\n', 'utf8'), 'UTF-8 from a rule stays UTF-8');
+        if (spawnPathName(impl) === 'node') {
+          // child_process takes strings and writes UTF-8: there the bytes are mended (README)
+          assert.ok(has('\nLATIN_RULE=gr\ufffd\ufffd\n', 'utf8'), data.toString('latin1'));
+          assert.ok(has('\nLATIN=gr\ufffd\ufffd\n', 'utf8'));
+          assert.ok(has('\nARGV=@CAFE@ caf\ufffd\n'.replace('@CAFE@ ', `${PRINT_ENV} `), 'utf8'));
+        } else {
+          assert.ok(has('\nLATIN_RULE=gr\xfc\xdf\n'), data.toString('latin1'));
+          assert.ok(has('\nLATIN=gr\xfc\xdf\n'), 'an inherited variable, byte for byte');
+          assert.ok(has(`\nARGV=${PRINT_ENV} caf\xe9\n`), "the program's argument, byte for byte");
+        }
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true });
     }
   });
 }

@@ -186,6 +186,33 @@ test('tcprulescheck prints what Debian prints for a table of peers', () => {
   }
 });
 
+test('tcprulescheck matches and prints bytes that are not UTF-8 as Debian does (keys, values, TCPREMOTE*)', () => {
+  const cdb = fresh('bytes');
+  const rules = Buffer.concat([
+    Buffer.from('caf\xe9@127.0.0.1:allow,NAME="gr\xfc\xdf"\n=h\xf6st:deny\n', 'latin1'),
+    Buffer.from('127.0.0.1:allow,UTF="grüß"\n', 'utf8'),
+  ]);
+  assert.equal(debianTcprules(cdb, rules).status, 0);
+  // Node passes a child only UTF-8: the shell sets the Latin-1 variables
+  const peers = [
+    'TCPREMOTEIP=127.0.0.1 TCPREMOTEINFO="$(printf \'caf\\351\')"',
+    'TCPREMOTEIP=10.0.0.1 TCPREMOTEHOST="$(printf \'h\\366st\')"',
+    'TCPREMOTEIP=127.0.0.1',
+  ];
+  const outputs: Buffer[] = [];
+  for (const peer of peers) {
+    const script = `${peer} exec "$@"`;
+    const d = run(['/bin/sh', '-c', script, 'sh', DEBIAN_TCPRULESCHECK, cdb], '', {}, DEBIAN_TIMEOUT_MS);
+    const o = run(['/bin/sh', '-c', script, 'sh', process.execPath, OUR_TCPRULESCHECK, cdb], '', {}, OUR_TIMEOUT_MS);
+    assert.equal(o.status, d.status, peer);
+    assert.equal(o.stdout.toString('hex'), d.stdout.toString('hex'), `${peer}: ${o.stdout.toString('latin1')}`);
+    outputs.push(o.stdout);
+  }
+  assert.equal(outputs[0]?.toString('latin1'), 'rule caf\xe9@127.0.0.1:\nset environment variable NAME=gr\xfc\xdf\nallow connection\n');
+  assert.equal(outputs[1]?.toString('latin1'), 'rule =h\xf6st:\ndeny connection\n');
+  assert.equal(outputs[2]?.toString('utf8'), 'rule 127.0.0.1:\nset environment variable UTF=grüß\nallow connection\n');
+});
+
 test('tcprulescheck prints "default:" like Debian when no key matches', () => {
   const cdb = fresh('nodefault');
   assert.equal(debianTcprules(cdb, '1.2.3.4:deny\n').status, 0);
