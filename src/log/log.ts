@@ -108,6 +108,14 @@ export class Log {
     if (this.verbosity >= 1) this._write(`warning: ${perIp ? 'ip ' : ''}handshake limit of ${limit} exceeded, dropped oldest from: ${remoteIp}`);
   }
 
+  /**
+   * A connection given up on before its session began, worded as the reference's child:
+   * `sslserver: warning: dropping SSL connection, TEXT` (e.g. `unable to print banner: broken pipe`).
+   */
+  logDropped(text: string): void {
+    if (this.verbosity >= 1) this._write(`warning: dropping SSL connection, ${text}`);
+  }
+
   /** `sslserver: info: TEXT` (printed with -v). */
   logInfo(text: string): void {
     if (this.verbosity >= 2) this._write(`info: ${text}`);

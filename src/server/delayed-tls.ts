@@ -4,6 +4,7 @@ import type tls from 'node:tls';
 import { EXIT_TEMPORARY, errnoText } from '../errors';
 import type { ConnectionInfo } from '../env/connection-env';
 import { safeText } from '../env/safe-text';
+import { bytesFromText } from '../env/env-bytes';
 import type { Accepted } from '../listen/accepted';
 import type { ServerTlsConfig } from '../tls/context';
 import { serverTls, type ServerTls } from '../tls/server-socket';
@@ -72,8 +73,10 @@ export async function runDelayedTls(req: DelayedTlsRequest): Promise<SessionEnd>
 
   if (config.banner !== '') {
     // -B in -n mode is plaintext, ahead of anything the program writes
-    const written = await writeBounded(socket, config.banner, config.handshakeTimeoutMs);
-    if (!written) {
+    const failed = await writeBounded(socket, bytesFromText(config.banner), config.handshakeTimeoutMs);
+    if (failed !== undefined) {
+      // as sslserver.c's child: DROP "unable to print banner: " and the reason
+      log.logDropped(`unable to print banner: ${failed}`);
       socket.destroy();
       return { pid: serverPid, status: STATUS_FAILED };
     }
@@ -289,13 +292,16 @@ function waitForCommand(ctl: net.Socket, child: ChildHandle): Promise<Wait> {
   });
 }
 
-/** Writes to the (paused) socket and waits until the kernel has it, at most `ms`. */
-function writeBounded(socket: net.Socket, data: string, ms: number): Promise<boolean> {
+/**
+ * Writes to the (paused) socket and waits until the kernel has it, at most `ms`.
+ * @returns undefined once written, else why not (strerror-style text)
+ */
+function writeBounded(socket: net.Socket, data: Buffer, ms: number): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
+    const timer = setTimeout(() => resolve(errnoText('ETIMEDOUT')), ms);
     socket.write(data, (err) => {
       clearTimeout(timer);
-      resolve(err == null);
+      resolve(err == null ? undefined : errnoText(err));
     });
   });
 }

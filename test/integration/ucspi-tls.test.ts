@@ -176,6 +176,30 @@ test('a program that never asks keeps a plain session, ended with its own status
   }
 });
 
+test('-B that the client does not take within -T drops it with the reference\'s line, no program, and frees the -c slot', async () => {
+  // 120 KiB: more than the client's receive buffer and our send buffer hold (below)
+  const banner = `${'b'.repeat(120 * 1024)}\r\n`;
+  const s = await startServer(['-v', '-c', '1', '-T', '1', '-B', banner, ...SERVER_ARGS, '127.0.0.1', '0', PROBE], { env: { PROBE_CMD: 'none' } });
+  try {
+    // python sets a small receive buffer and segment size before connect (Node cannot; on
+    // loopback's 64 KiB segments the server's send buffer alone would take the banner) and reads
+    // nothing for 4 s
+    const script = 'import socket,sys,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,2048)\ns.setsockopt(socket.IPPROTO_TCP,socket.TCP_MAXSEG,536)\ns.connect(("127.0.0.1",int(sys.argv[1])))\ntime.sleep(4)\ns.close()';
+    const client = new Promise<void>((resolve, reject) => execFile('python3', ['-c', script, String(s.port)], { timeout: CLIENT_TIMEOUT_MS }, (err) => (err ? reject(err) : resolve())));
+    const t0 = Date.now();
+    assert.equal(await s.waitFor(/dropping SSL connection/, 8000), 'sslserver: warning: dropping SSL connection, unable to print banner: connection timed out');
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed >= 800 && elapsed < 4000, `dropped after ${elapsed} ms (-T 1)`);
+    await client;
+    assert.equal(s.lines().some((l) => /^sslserver: pid /.test(l)), false, 'no program started');
+    // the one -c slot is free again: a normal session runs
+    const r = await probeClient(s.port, { noTls: true, plainSend: 'after\n' });
+    assert.match(r.plain, /plain:after\n$/);
+  } finally {
+    await s.stop();
+  }
+});
+
 test('-T: a client silent after y is dropped with an empty reason and the program is stopped', async () => {
   const s = await startServer(['-v', '-T', '1', ...SERVER_ARGS, '127.0.0.1', '0', PROBE], { env: { PROBE_CMD: 'y' } });
   try {
