@@ -8,7 +8,8 @@ describe('parseIdentReply()', () => {
   const ok: Array<[string, string]> = [
     ['6193, 23 : USERID : UNIX : stjohns\r', 'stjohns'],
     ['6193,23:USERID:UNIX:stjohns', 'stjohns'],
-    ['  6193 ,  23 : userid : OTHER , UTF-8 :   spaced name  \r', 'spaced?name'],
+    ['  6193 ,  23 : userid : OTHER , UTF-8 :   spaced name  \r', 'spacedname'],
+    ['6193, 23 : USERID : UNIX : j o\te\rx', 'joex'],
     ['6193, 23 : USERID : UNIX : a:b%c\x01\xe9', 'a?b?c??'],
   ];
   for (const [line, want] of ok) it(`${JSON.stringify(line)} -> ${want}`, () => assert.equal(parseIdentReply(Buffer.from(line, 'latin1'), 6193, 23), want));

@@ -72,9 +72,10 @@ export function queryIdent(q: IdentQuery): Promise<string | undefined> {
 
 /**
  * Parses one IDENT reply line (RFC 1413 §6: `port , port : USERID : opsys[,charset] : user-id`,
- * without its LF; a final CR is dropped). The ports must be the ones asked about. The user-id is
- * trimmed of spaces and tabs and then made safe for the environment, a rules key (`info@ip`)
- * and the `ok` line: every byte outside 33..126, and `%` and `:`, becomes `?`.
+ * without its LF; a final CR is dropped). The ports must be the ones asked about. The user-id
+ * loses its spaces, tabs and CRs, wherever they are (as djb's remoteinfo.c), and is then made
+ * safe for the environment, a rules key (`info@ip`) and the `ok` line: every byte outside
+ * 33..126, and `%` and `:`, becomes `?` (the reference passes those bytes on as they are).
  * @param line the reply line
  * @param remotePort the first port of the query (the peer's)
  * @param localPort the second port (ours)
@@ -94,17 +95,20 @@ export function parseIdentReply(line: Buffer, remotePort: number, localPort: num
   if (ports === null || Number(ports[1]) !== remotePort || Number(ports[2]) !== localPort) throw new ProtocolError('Cannot parse IDENT reply: not the ports asked about');
   const kind = text.subarray(c1 + 1, c2).toString('latin1').trim().toUpperCase();
   if (kind !== 'USERID' || c3 === undefined) throw new ProtocolError(`Cannot use IDENT reply: ${kind === 'ERROR' ? 'error reply' : 'unknown reply type'}`);
-  let from = c3 + 1;
-  let to = text.length;
-  while (from < to && (text[from] === 0x20 || text[from] === 0x09)) from++;
-  while (to > from && (text[to - 1] === 0x20 || text[to - 1] === 0x09)) to--;
-  if (to === from) throw new ProtocolError('Cannot use IDENT reply: empty user-id');
-  if (to - from > MAX_IDENT_USERID_BYTES) throw new ProtocolError(`Cannot use IDENT reply: user-id longer than ${MAX_IDENT_USERID_BYTES} bytes`);
-  const out = Buffer.from(text.subarray(from, to));
-  // as djb's safecats plus ':', the field separator of the ok line; no cut, the budget is above
-  for (let i = 0; i < out.length; i++) {
+  // as djb's remoteinfo.c: spaces, tabs and CRs are left out wherever they are, so
+  // `joe smith` is the rules key `joesmith@IP` there and here
+  const out = Buffer.alloc(text.length - c3 - 1);
+  let n = 0;
+  for (let i = c3 + 1; i < text.length; i++) {
+    const b = text[i] as number;
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) out[n++] = b;
+  }
+  if (n === 0) throw new ProtocolError('Cannot use IDENT reply: empty user-id');
+  if (n > MAX_IDENT_USERID_BYTES) throw new ProtocolError(`Cannot use IDENT reply: user-id longer than ${MAX_IDENT_USERID_BYTES} bytes`);
+  // then as djb's safecats plus ':', the field separator of the ok line; no cut, the budget is above
+  for (let i = 0; i < n; i++) {
     const b = out[i] as number;
     if (b < 33 || b > 126 || b === 0x25 || b === 0x3a) out[i] = QUESTION;
   }
-  return out.toString('latin1');
+  return out.toString('latin1', 0, n);
 }
