@@ -1,25 +1,38 @@
 #!/usr/bin/env node
 // tcprulescheck: shows which rule of a cdb applies to the connection described by TCPREMOTE* variables.
 import { writeSync } from 'node:fs';
-import { bytesFromText, inheritedEnv } from '../env/env-bytes';
+import { inheritedEnv } from '../env/env-bytes';
 import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY, errnoText } from '../errors';
 import { describeRuleKey, encodeRuleKey } from '../rules/rule-keys';
-import { lookupRules } from '../rules/rules-lookup';
-import type { RuleMatch } from '../rules/rules-lookup';
+import { findRuleRecord, type RuleRecord } from '../rules/rules-lookup';
 import { die, writeErr } from './die';
 
 const PROG = 'tcprulescheck';
 /** Debian's tcprulescheck (djb 0.88 + IPv6 patch) uses this when TCPREMOTEIP is unset. */
 const DEFAULT_REMOTE_IP = '0.0.0.0';
+const DENY = 0x44; // 'D'
+const SET_VARIABLE = 0x2b; // '+'
 
-/** The report, worded exactly as djb's tcprulescheck prints it. */
-function formatReport(match: RuleMatch | undefined): Buffer {
+/**
+ * The report, worded exactly as djb's tcprulescheck prints it: each NUL-terminated instruction
+ * in order, `+` ones as their bytes (with or without `=`, which the server would ignore), up to
+ * a `D`; bytes after the last NUL and unknown instructions are passed over, as there.
+ */
+function formatReport(match: RuleRecord | undefined): Buffer {
   if (match === undefined) return Buffer.from('default:\nallow connection\n');
   const parts: Buffer[] = [Buffer.from('rule '), encodeRuleKey(describeRuleKey(match.key)), Buffer.from(':\n')];
-  let text = '';
-  for (const [name, value] of match.env) text += `set environment variable ${name}=${value}\n`;
-  text += match.deny ? 'deny connection\n' : 'allow connection\n';
-  parts.push(bytesFromText(text));
+  const data = Buffer.from(match.data.buffer, match.data.byteOffset, match.data.byteLength);
+  let pos = 0;
+  let nul: number;
+  while ((nul = data.indexOf(0, pos)) >= 0) {
+    if (data[pos] === DENY) {
+      parts.push(Buffer.from('deny connection\n'));
+      return Buffer.concat(parts);
+    }
+    if (data[pos] === SET_VARIABLE) parts.push(Buffer.from('set environment variable '), data.subarray(pos + 1, nul), Buffer.from('\n'));
+    pos = nul + 1;
+  }
+  parts.push(Buffer.from('allow connection\n'));
   return Buffer.concat(parts);
 }
 
@@ -33,9 +46,9 @@ function main(argv: readonly string[]): void {
   const env: Partial<Record<string, string>> = Object.fromEntries(inheritedEnv());
   // TCP6REMOTEIP: what fehcom's servers set for IPv6 peers; an extension, Debian's reads only TCPREMOTEIP
   const ip = env.TCPREMOTEIP ?? env.TCP6REMOTEIP ?? DEFAULT_REMOTE_IP;
-  let match: RuleMatch | undefined;
+  let match: RuleRecord | undefined;
   try {
-    match = lookupRules(path, ip, env.TCPREMOTEHOST, env.TCPREMOTEINFO);
+    match = findRuleRecord(path, ip, env.TCPREMOTEHOST, env.TCPREMOTEINFO);
   } catch (err) {
     // as Debian's: a file that is not a cdb reads as EPROTO, "protocol error"
     const reason = err instanceof CdbFormatError ? 'protocol error' : errnoText(err);

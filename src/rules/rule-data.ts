@@ -12,8 +12,9 @@ const DENY = 0x44; // 'D'
 const SET_VARIABLE = 0x2b; // '+'
 
 /**
- * Reads a record's instructions. Tolerant like djb's tcpserver and tcprulescheck: unknown
- * instructions, `+` entries without `=`, and trailing bytes without a NUL are ignored.
+ * Reads a record's instructions. Tolerant like djb's tcpserver: unknown instructions, `+`
+ * entries without `=`, and trailing bytes without a NUL are ignored (tcprulescheck shows a `+`
+ * entry without `=` as it is, and reads the record itself).
  * Reading stops at `D`, as tcprulescheck does (tcpserver reads on, but a denied connection
  * never gets the variables). Every read stays inside `data`.
  * @param data the record data from the cdb

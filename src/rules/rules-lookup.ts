@@ -10,6 +10,12 @@ export interface RuleMatch extends RuleData {
   key: string;
 }
 
+/** A matching record as the cdb holds it, and the key it was found under. */
+export interface RuleRecord {
+  key: string;
+  data: Uint8Array;
+}
+
 /**
  * First matching record of the cdb at `path` for this peer. The file is reopened when it was
  * replaced (cdbReaderFor checks it by stat on every call), so tcprules can swap it live.
@@ -23,10 +29,21 @@ export interface RuleMatch extends RuleData {
  * @example lookupRules('/etc/tcp.smtp.cdb', '127.0.0.1')?.deny
  */
 export function lookupRules(path: string, ip: string, host?: string, info?: string): RuleMatch | undefined {
+  const found = findRuleRecord(path, ip, host, info);
+  return found === undefined ? undefined : { key: found.key, ...parseRuleData(found.data) };
+}
+
+/**
+ * The record {@link lookupRules} parses, as the cdb holds it: for tcprulescheck, which shows
+ * the instructions byte for byte as the C one does.
+ * @returns the key and the record's data, or undefined when no key matches
+ * @throws as lookupRules
+ */
+export function findRuleRecord(path: string, ip: string, host?: string, info?: string): RuleRecord | undefined {
   const reader = cdbReaderFor(path);
   for (const key of ruleKeys(ip, host, info)) {
     const data = reader.find(encodeRuleKey(key));
-    if (data !== undefined) return { key, ...parseRuleData(data) };
+    if (data !== undefined) return { key, data };
   }
   return undefined;
 }

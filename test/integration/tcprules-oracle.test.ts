@@ -213,6 +213,30 @@ test('tcprulescheck matches and prints bytes that are not UTF-8 as Debian does (
   assert.equal(outputs[2]?.toString('utf8'), 'rule 127.0.0.1:\nset environment variable UTF=grüß\nallow connection\n');
 });
 
+test('tcprulescheck shows every + instruction as Debian does, one without = too, up to a D (a cdb from tinycdb)', () => {
+  const cdb = fresh('raw');
+  // records tcprules never writes: `+NAME` without `=`, an unknown instruction, bytes after the last NUL
+  const records: Array<[string, string]> = [
+    ['127.0.0.1', '+NOEQ\0+A=b\0Xjunk\0+C=d\0D\0+E=f\0tail'],
+    ['10.0.0.1', '+X\0+Y=z\0trailing'],
+  ];
+  const input = `${records.map(([k, d]) => `+${k.length},${d.length}:${k}->${d}\n`).join('')}\n`;
+  const made = run([TINYCDB, '-c', cdb], input, {}, OUR_TIMEOUT_MS);
+  assert.equal(made.status, 0, made.stderr);
+  const want = [
+    'rule 127.0.0.1:\nset environment variable NOEQ\nset environment variable A=b\nset environment variable C=d\ndeny connection\n',
+    'rule 10.0.0.1:\nset environment variable X\nset environment variable Y=z\nallow connection\n',
+  ];
+  records.forEach(([ip], i) => {
+    const env = checkEnv(ip);
+    const d = run([DEBIAN_TCPRULESCHECK, cdb], '', env, DEBIAN_TIMEOUT_MS);
+    const o = run([process.execPath, OUR_TCPRULESCHECK, cdb], '', env, OUR_TIMEOUT_MS);
+    assert.equal(d.stdout.toString('latin1'), want[i]);
+    assert.equal(o.stdout.toString('latin1'), want[i]);
+    assert.equal(o.status, d.status);
+  });
+});
+
 test('tcprulescheck prints "default:" like Debian when no key matches', () => {
   const cdb = fresh('nodefault');
   assert.equal(debianTcprules(cdb, '1.2.3.4:deny\n').status, 0);
