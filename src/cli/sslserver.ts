@@ -9,7 +9,7 @@
 // per connection (README: performance).
 import { closeSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { ConfigError, EXIT_PERMANENT, EXIT_TEMPORARY, UsageError, errCode } from '../errors';
-import { inheritedArgs, inheritedEnv } from '../env/env-bytes';
+import { fsPath, inheritedArgs, inheritedEnv } from '../env/env-bytes';
 import { Log } from '../log/log';
 import { resolveBindAddress, resolvePort } from '../listen/address';
 import { tlsSettingsFromEnv } from '../tls/settings';
@@ -74,7 +74,8 @@ async function main(): Promise<void> {
   const password = opts.passwordFromFd3 ? readPassword(fail) : undefined;
   // the program gets fd 0, 1 and 2 only: nothing we inherited either
   closeInheritedFds();
-  const settings = tlsSettingsFromEnv(process.env, opts.clientCert);
+  // the TLS files by the bytes of their names, as the program will see the variables
+  const settings = tlsSettingsFromEnv(Object.fromEntries(baseEnv), opts.clientCert);
   // several event loops (worker threads) on one port, each with its own SO_REUSEPORT socket
   let loops = 1;
   const fdBudget = handshakeFdBudget();
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
   let baseTls;
   let material: TlsMaterial;
   try {
-    material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(p), sep.password);
+    material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(fsPath(p)), sep.password);
     baseTls = createServerContext(material, settings, { ...contextOptionsFromEnv(process.env), ticketKeys });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);

@@ -3,6 +3,7 @@
 import { readSync } from 'node:fs';
 import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY, RulesSyntaxError, SysError, UsageError, errnoText } from '../errors';
 import { RulesCompiler } from '../rules/compile';
+import { inheritedArgs } from '../env/env-bytes';
 import { die, writeErr } from './die';
 
 const PROG = 'tcprules';
@@ -73,4 +74,5 @@ function main(argv: readonly string[]): void {
   process.exit(0);
 }
 
-main(process.argv.slice(2));
+// the names' bytes, as given (process.argv would mend non-UTF-8)
+main(inheritedArgs());

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tcprulescheck: shows which rule of a cdb applies to the connection described by TCPREMOTE* variables.
 import { writeSync } from 'node:fs';
-import { inheritedEnv } from '../env/env-bytes';
+import { inheritedArgs, inheritedEnv } from '../env/env-bytes';
 import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY, errnoText } from '../errors';
 import { describeRuleKey, encodeRuleKey } from '../rules/rule-keys';
 import { findRuleRecord, type RuleRecord } from '../rules/rules-lookup';
@@ -64,4 +64,4 @@ function main(argv: readonly string[]): void {
   process.exit(0);
 }
 
-main(process.argv.slice(2));
+main(inheritedArgs());

@@ -95,6 +95,16 @@ export function nativeBytes(text: string): string | Buffer {
   return text.isWellFormed() ? text : bytesFromText(text);
 }
 
+/**
+ * A file name as `node:fs` should get it: the string when it is plain, else its exact bytes (a
+ * name from a non-UTF-8 environment variable or argument, which Node would write as U+FFFD).
+ * @param name the name, as given
+ * @returns what to pass to `openSync`, `statSync`, `readFileSync`, ...
+ */
+export function fsPath(name: string): string | Buffer {
+  return nativeBytes(name);
+}
+
 // NUL-separated entries (the kernel's layout of /proc/PID/environ and cmdline), as text.
 function nulEntries(raw: Buffer): string[] {
   const out: string[] = [];

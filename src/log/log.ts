@@ -1,5 +1,6 @@
 // Every stderr line sslserver writes, as named functions, in ucspi-ssl's shapes byte for byte.
 import { writeSync } from 'node:fs';
+import { bytesFromText } from '../env/env-bytes';
 
 /** Verbosity: -q 0 (nothing), -Q 1 (errors, warnings), -v 2 (per-connection lines), -V 3 (+ TLS details). */
 export type Verbosity = 0 | 1 | 2 | 3;
@@ -39,7 +40,10 @@ export class Log {
 
   private _write(line: string): void {
     try {
-      writeSync(this._fd, `${this._prog}: ${line}\n`);
+      // a name from a non-UTF-8 variable or argument (the -V file lines) goes out as its bytes
+      const text = `${this._prog}: ${line}\n`;
+      if (text.isWellFormed()) writeSync(this._fd, text);
+      else writeSync(this._fd, bytesFromText(text));
     } catch {
       // stderr gone (EPIPE) or full (EAGAIN): the server must not die of its log.
     }

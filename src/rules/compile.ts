@@ -1,5 +1,6 @@
 // tcprules' job: rules text -> cdb, written to a temp file, fsync'ed, renamed into place.
 import { renameSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { fsPath } from '../env/env-bytes';
 import { resolve } from 'node:path';
 import { SysError, UsageError } from '../errors';
 import { CdbWriter } from './cdb-write';
@@ -27,7 +28,7 @@ function sameFile(a: string, b: string): boolean {
 // missing or unreachable (ENOENT, ENOTDIR, EACCES): not the same file; creating it says why
 function statOrUndefined(path: string): Stats | undefined {
   try {
-    return statSync(path);
+    return statSync(fsPath(path));
   } catch {
     return undefined;
   }
@@ -98,7 +99,7 @@ export class RulesCompiler {
     this.carry = Buffer.alloc(0);
     this.writer.finish();
     try {
-      renameSync(this.tmpPath, this.cdbPath);
+      renameSync(fsPath(this.tmpPath), fsPath(this.cdbPath));
     } catch (err) {
       throw SysError.from(err, 'rename', this.cdbPath);
     }
@@ -112,7 +113,7 @@ export class RulesCompiler {
     this.done = true;
     this.writer.abort();
     try {
-      unlinkSync(this.tmpPath);
+      unlinkSync(fsPath(this.tmpPath));
     } catch {
       // already gone, or never ours to remove: nothing else to undo
     }

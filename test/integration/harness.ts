@@ -11,6 +11,7 @@ import { defaultIdentity, type Identity } from '../../src/priv/identity';
 export const ROOT = resolve(__dirname, '../../..');
 export const SSLSERVER = join(ROOT, 'dist/src/cli/sslserver.js');
 export const TCPRULES = join(ROOT, 'dist/src/cli/tcprules.js');
+export const TCPRULESCHECK = join(ROOT, 'dist/src/cli/tcprulescheck.js');
 export const FIXTURES = join(ROOT, 'test/fixtures');
 
 /**

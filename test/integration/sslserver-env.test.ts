@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { openSync, closeSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { openSync, closeSync, copyFileSync, existsSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, TCPRULES, parseEnv, serverTmpDir, startServer, testCerts, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
+import { FIXTURES, TCPRULES, TCPRULESCHECK, parseEnv, serverTmpDir, startServer, testCerts, tlsExchange, assertSpawnPath, spawnPathName } from './harness';
 
 const PRINT_ENV = join(FIXTURES, 'print-env.sh');
 // a program that prints its environment and exits without waiting for EOF: TLS 1.2 clients
@@ -103,6 +103,37 @@ for (const impl of ['native', 'node'] as const) {
     }
   });
 }
+
+test('file names that are not UTF-8 are opened by their bytes: tcprules, tcprulescheck, -x, CERTFILE and KEYFILE', async () => {
+  const dir = serverTmpDir('names-');
+  try {
+    // Latin-1 names: D/café.pem, D/café.key, D/règles.cdb
+    const latin = (name: string): Buffer => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name, 'latin1')]);
+    copyFileSync(join(testCerts(), 'server.pem'), latin('caf\xe9.pem'));
+    copyFileSync(join(testCerts(), 'server.key'), latin('caf\xe9.key'));
+    const rules = `"$D/$(printf 'r\\350gles')"`;
+    const viaShell = (script: string, args: string[], input = ''): string =>
+      execFileSync('/bin/sh', ['-c', script, 'sh', ...args], { input, env: { PATH: process.env.PATH, D: dir }, encoding: 'latin1' });
+    viaShell(`exec "$@" ${rules}.cdb ${rules}.tmp`, [process.execPath, TCPRULES], '127.0.0.1:allow,NAMED="yes"\n');
+    assert.ok(existsSync(latin('r\xe8gles.cdb')), 'tcprules wrote the cdb under its Latin-1 name');
+    assert.equal(viaShell(`TCPREMOTEIP=127.0.0.1 exec "$@" ${rules}.cdb`, [process.execPath, TCPRULESCHECK]), 'rule 127.0.0.1:\nset environment variable NAMED=yes\nallow connection\n');
+    const shell = [
+      `CERTFILE="$D/$(printf 'caf\\351').pem"; KEYFILE="$D/$(printf 'caf\\351').key"; RULES=${rules}.cdb; export CERTFILE KEYFILE`,
+      'for a do shift; case $a in @RULES@) a=$RULES;; esac; set -- "$@" "$a"; done',
+      'exec "$@"',
+    ].join('\n');
+    const s = await startServer(['-x', '@RULES@', '-H', '-R', '127.0.0.1', '0', PRINT_ENV], { shell, env: { D: dir } });
+    try {
+      const env = parseEnv((await tlsExchange(s.port, '')).data.toString('latin1'));
+      assert.equal(env.get('NAMED'), 'yes', 'the rule from the Latin-1 cdb name');
+      assert.equal(env.get('CERTFILE'), `${dir}/caf\xe9.pem`, 'the certificate from the Latin-1 name served the handshake');
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
 
 test('IPv6 client on ::1: PROTO=TCP6 and the TCP6* variables, compressed addresses', async () => {
   const s = await startServer(['-H', '-R', '-l', 'lname', '::1', '0', PRINT_ENV]);
