@@ -93,8 +93,27 @@ char *get_string(napi_env env, napi_value v, const char *what) {
   napi_valuetype t;
   size_t len;
   char msg[128];
+  bool is_buf;
+  if (napi_is_buffer(env, v, &is_buf) == napi_ok && is_buf) {
+    /* exact bytes (a name or value that is not UTF-8: src/env/env-bytes.ts) */
+    void *data;
+    napi_get_buffer_info(env, v, &data, &len);
+    if (memchr(data, 0, len) != NULL) {
+      snprintf(msg, sizeof msg, "%s must not contain NUL bytes", what);
+      throw_arg(env, "ERR_INVALID_ARG_VALUE", msg);
+      return NULL;
+    }
+    char *s = malloc(len + 1);
+    if (s == NULL) {
+      throw_errno(env, ENOMEM, "malloc", NULL);
+      return NULL;
+    }
+    memcpy(s, data, len);
+    s[len] = 0;
+    return s;
+  }
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) {
-    snprintf(msg, sizeof msg, "%s must be a string", what);
+    snprintf(msg, sizeof msg, "%s must be a string or a Buffer", what);
     throw_arg(env, "ERR_INVALID_ARG_TYPE", msg);
     return NULL;
   }

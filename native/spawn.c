@@ -55,29 +55,6 @@ static void free_strv(char **v) {
   free(v);
 }
 
-/* A string (as UTF-8) or a Buffer (its bytes) as a malloc'd C string; NUL inside is an error. */
-static char *get_bytes(napi_env env, napi_value v, const char *what) {
-  bool is_buf;
-  void *data;
-  size_t len;
-  char msg[128];
-  if (napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf) return get_string(env, v, what);
-  napi_get_buffer_info(env, v, &data, &len);
-  if (memchr(data, 0, len) != NULL) {
-    snprintf(msg, sizeof msg, "%s must not contain NUL bytes", what);
-    throw_arg(env, "ERR_INVALID_ARG_VALUE", msg);
-    return NULL;
-  }
-  char *s = malloc(len + 1);
-  if (s == NULL) {
-    throw_errno(env, ENOMEM, "malloc", NULL);
-    return NULL;
-  }
-  memcpy(s, data, len);
-  s[len] = 0;
-  return s;
-}
-
 /* Reads a JS array of strings or Buffers into a NULL-terminated malloc'd vector. */
 static char **get_strv(napi_env env, napi_value arr, const char *what) {
   bool is_arr;
@@ -97,7 +74,7 @@ static char **get_strv(napi_env env, napi_value arr, const char *what) {
   for (uint32_t i = 0; i < n; i++) {
     napi_value el;
     napi_get_element(env, arr, i, &el);
-    if ((v[i] = get_bytes(env, el, what)) == NULL) {
+    if ((v[i] = get_string(env, el, what)) == NULL) {
       free_strv(v);
       return NULL;
     }
@@ -291,7 +268,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   memset(&pl, 0, sizeof pl);
   if (!get_args(env, info, 8, a, NULL, "spawn needs file, argv, envp, fds, uid, gid, groups, chroot")) return NULL;
   int32_t uid, gid;
-  if ((file = get_bytes(env, a[0], "file")) == NULL) goto out;
+  if ((file = get_string(env, a[0], "file")) == NULL) goto out;
   if ((pl.argv = get_strv(env, a[1], "argv")) == NULL) goto out;
   if ((pl.envp = get_strv(env, a[2], "envp")) == NULL) goto out;
   if ((pl.fds = get_intv(env, a[3], "fds", -1, INT_MAX, MAX_FDS, &pl.nfds)) == NULL) goto out;

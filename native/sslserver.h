@@ -18,7 +18,7 @@ void throw_arg(napi_env env, const char *code, const char *message);
 /* Argument readers: return 0 and throw on a wrong type. */
 int get_int32(napi_env env, napi_value v, const char *what, int32_t *out);
 int get_bool(napi_env env, napi_value v, const char *what, int *out);
-/* Copies a JS string to a fresh malloc'd NUL-terminated buffer; rejects embedded NULs. */
+/* A string (as UTF-8) or a Buffer (its bytes) as a malloc'd C string; a NUL inside is a TypeError. */
 char *get_string(napi_env env, napi_value v, const char *what);
 /* True when v is null or undefined. */
 int is_nullish(napi_env env, napi_value v);

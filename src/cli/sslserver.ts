@@ -9,7 +9,7 @@
 // per connection (README: performance).
 import { closeSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { ConfigError, EXIT_PERMANENT, EXIT_TEMPORARY, UsageError, errCode } from '../errors';
-import { fsPath, inheritedArgs, inheritedEnv } from '../env/env-bytes';
+import { exactArg, inheritedArgs, inheritedEnv } from '../env/env-bytes';
 import { Log } from '../log/log';
 import { resolveBindAddress, resolvePort } from '../listen/address';
 import { tlsSettingsFromEnv } from '../tls/settings';
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   let baseTls;
   let material: TlsMaterial;
   try {
-    material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(fsPath(p)), sep.password);
+    material = loadMaterial !== undefined ? await loadMaterial(settings) : loadTlsMaterial(settings, (p: string) => readFileSync(exactArg(p)), sep.password);
     baseTls = createServerContext(material, settings, { ...contextOptionsFromEnv(process.env), ticketKeys });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.kind, err.message);

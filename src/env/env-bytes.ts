@@ -86,23 +86,14 @@ export function bytesFromText(text: string): Buffer {
 }
 
 /**
- * What a native call that takes bytes should get for `text`: the string itself when it is
- * plain (the addon encodes it as UTF-8), else its exact bytes.
+ * What a call that takes a string or a Buffer and writes a string as UTF-8 (`node:fs` for a file
+ * name, the addon's spawn) should get for `text`: the string itself when it is plain, else its
+ * exact bytes (a name or value from a non-UTF-8 variable, argument or rules file).
  * @param text any string
- * @returns `text`, or a Buffer when it carries escaped bytes
+ * @returns `text`, or a Buffer when it carries kept bytes
  */
-export function nativeBytes(text: string): string | Buffer {
+export function exactArg(text: string): string | Buffer {
   return text.isWellFormed() ? text : bytesFromText(text);
-}
-
-/**
- * A file name as `node:fs` should get it: the string when it is plain, else its exact bytes (a
- * name from a non-UTF-8 environment variable or argument, which Node would write as U+FFFD).
- * @param name the name, as given
- * @returns what to pass to `openSync`, `statSync`, `readFileSync`, ...
- */
-export function fsPath(name: string): string | Buffer {
-  return nativeBytes(name);
 }
 
 // NUL-separated entries (the kernel's layout of /proc/PID/environ and cmdline), as text.

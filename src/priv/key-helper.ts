@@ -1,7 +1,7 @@
 // The key helper process: enters SSL_CHROOT, becomes the SSL identity, and loads TLS material on request over fd 3.
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { fsPath } from '../env/env-bytes';
+import { exactArg } from '../env/env-bytes';
 import * as native from '../sys/native';
 import { loadTlsMaterial } from '../tls/context';
 import type { TlsSettings } from '../tls/settings';
@@ -63,7 +63,7 @@ function main(): void {
         continue;
       }
       try {
-        const material = loadTlsMaterial(req.settings as TlsSettings, (p) => readFileSync(fsPath(p)), password);
+        const material = loadTlsMaterial(req.settings as TlsSettings, (p) => readFileSync(exactArg(p)), password);
         send({ kind: 'material', ok: true, material: materialToWire(material) });
       } catch (err) {
         send({ kind: 'material', ok: false, message: (err as Error).message });

@@ -1,6 +1,6 @@
 // Privilege separation as two steps for the CLI: start (plan, key helper, spawner) and the drop after binding.
 import { closeSync, openSync } from 'node:fs';
-import { fsPath } from '../env/env-bytes';
+import { exactArg } from '../env/env-bytes';
 import { ConfigError, errCode, errnoText } from '../errors';
 import * as native from '../sys/native';
 import { spawnImpl } from '../spawn/spawn';
@@ -131,7 +131,7 @@ export function dropAfterBind(sep: PrivilegeSeparation, rulesFiles: readonly str
   }
   for (const file of rulesFiles) {
     try {
-      closeSync(openSync(fsPath(file), 'r'));
+      closeSync(openSync(exactArg(file), 'r'));
     } catch (err) {
       const code = errCode(err);
       if (code !== 'EACCES' && code !== 'EPERM') continue;

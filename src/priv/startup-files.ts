@@ -1,6 +1,6 @@
 // TLS files read at start-up (as root), kept so that per-rule set-ups after the drop can still use them.
 import { readFileSync } from 'node:fs';
-import { fsPath } from '../env/env-bytes';
+import { exactArg } from '../env/env-bytes';
 import { loadTlsMaterial, type FileReader, type TlsMaterial } from '../tls/context';
 import type { TlsSettings } from '../tls/settings';
 
@@ -22,7 +22,7 @@ export class StartupFiles {
    */
   constructor(
     private readonly _password?: Buffer,
-    private readonly _readFile: FileReader = (p) => readFileSync(fsPath(p)),
+    private readonly _readFile: FileReader = (p) => readFileSync(exactArg(p)),
   ) {}
 
   /**

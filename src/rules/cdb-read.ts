@@ -1,7 +1,7 @@
 // Looks keys up in a cdb file with a few small pread(2)s per lookup, every read bounded by the file size.
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { bytesFromText, fsPath } from '../env/env-bytes';
+import { bytesFromText, exactArg } from '../env/env-bytes';
 import { CdbFormatError, SysError } from '../errors';
 import { cdbHash } from './cdb-hash';
 
@@ -199,7 +199,7 @@ function sameFile(a: FileIdentity | undefined, b: Stats): boolean {
 function openCdbFile(path: string): { fd: number; size: number; identity: FileIdentity } {
   let fd: number;
   try {
-    fd = openSync(fsPath(path), 'r');
+    fd = openSync(exactArg(path), 'r');
   } catch (err) {
     throw SysError.from(err, 'open', path);
   }
@@ -242,7 +242,7 @@ const openReaders = new Map<string, CdbReader>();
 export function cdbReaderFor(path: string): CdbReader {
   let st: Stats;
   try {
-    st = statSync(fsPath(path));
+    st = statSync(exactArg(path));
   } catch (err) {
     dropReader(path);
     throw SysError.from(err, 'stat', path);

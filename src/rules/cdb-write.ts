@@ -1,6 +1,6 @@
 // Writes a cdb file (djb's format, byte-identical to tinycdb's cdb_make): records streamed, tables at finish.
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { fsPath } from '../env/env-bytes';
+import { exactArg } from '../env/env-bytes';
 import { CdbFormatError, SysError } from '../errors';
 import { cdbHash } from './cdb-hash';
 
@@ -55,7 +55,7 @@ export class CdbWriter {
     let fd: number;
     try {
       // 'w' is O_WRONLY|O_CREAT|O_TRUNC; libuv adds O_CLOEXEC, so children never inherit it.
-      fd = openSync(fsPath(path), 'w', FILE_MODE);
+      fd = openSync(exactArg(path), 'w', FILE_MODE);
     } catch (err) {
       throw SysError.from(err, 'open', path);
     }

@@ -1,6 +1,6 @@
 // tcprules' job: rules text -> cdb, written to a temp file, fsync'ed, renamed into place.
 import { renameSync, statSync, unlinkSync, type Stats } from 'node:fs';
-import { fsPath } from '../env/env-bytes';
+import { exactArg } from '../env/env-bytes';
 import { resolve } from 'node:path';
 import { SysError, UsageError } from '../errors';
 import { CdbWriter } from './cdb-write';
@@ -28,7 +28,7 @@ function sameFile(a: string, b: string): boolean {
 // missing or unreachable (ENOENT, ENOTDIR, EACCES): not the same file; creating it says why
 function statOrUndefined(path: string): Stats | undefined {
   try {
-    return statSync(fsPath(path));
+    return statSync(exactArg(path));
   } catch {
     return undefined;
   }
@@ -99,7 +99,7 @@ export class RulesCompiler {
     this.carry = Buffer.alloc(0);
     this.writer.finish();
     try {
-      renameSync(fsPath(this.tmpPath), fsPath(this.cdbPath));
+      renameSync(exactArg(this.tmpPath), exactArg(this.cdbPath));
     } catch (err) {
       throw SysError.from(err, 'rename', this.cdbPath);
     }
@@ -113,7 +113,7 @@ export class RulesCompiler {
     this.done = true;
     this.writer.abort();
     try {
-      unlinkSync(fsPath(this.tmpPath));
+      unlinkSync(exactArg(this.tmpPath));
     } catch {
       // already gone, or never ours to remove: nothing else to undo
     }

@@ -1,6 +1,6 @@
 // A running sslserver: the listener, the limits, the TLS configurations, and SIGTERM.
 import { readFileSync } from 'node:fs';
-import { fsPath } from '../env/env-bytes';
+import { exactArg } from '../env/env-bytes';
 import type { Log } from '../log/log';
 import { ConnectionLimits, type ConnectionCounts } from '../listen/limits';
 import { HandshakeTable, type SharedIpCounts } from '../listen/handshake-table';
@@ -140,7 +140,7 @@ export class SslServer implements SessionHost {
       const load = this._loadMaterial;
       const pending = load !== undefined
         ? load(settings).then((m) => createServerContext(m, settings, this._contextOptions))
-        : Promise.resolve().then(() => createServerContext(loadTlsMaterial(settings, (p) => readFileSync(fsPath(p)), this._password), settings, this._contextOptions));
+        : Promise.resolve().then(() => createServerContext(loadTlsMaterial(settings, (p) => readFileSync(exactArg(p)), this._password), settings, this._contextOptions));
       if (this._tlsConfigs.size >= MAX_TLS_CONFIGS) this._tlsConfigs.delete(this._tlsConfigs.keys().next().value as string);
       this._tlsConfigs.set(key, pending);
       pending.catch(() => {

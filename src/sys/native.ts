@@ -4,7 +4,7 @@ import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import type { SecureContext } from 'node:tls';
 import { SysError, errCode } from '../errors';
-import { nativeBytes } from '../env/env-bytes';
+import { exactArg } from '../env/env-bytes';
 
 /** What `listenTcp` binds. */
 export interface ListenTcpOptions {
@@ -251,7 +251,7 @@ function sys<T>(fn: () => T): T {
 // The list as it is when every string is plain text (the usual case, no copy), else with the
 // strings that carry bytes from a non-UTF-8 source as those bytes.
 function bytesList(list: readonly string[]): readonly (string | Buffer)[] {
-  return list.every((s) => s.isWellFormed()) ? list : list.map(nativeBytes);
+  return list.every((s) => s.isWellFormed()) ? list : list.map(exactArg);
 }
 
 /**
@@ -266,7 +266,7 @@ function bytesList(list: readonly string[]): readonly (string | Buffer)[] {
 export function spawnChild(opts: NativeSpawnOptions): NativeChild {
   const addon = loadNative();
   const pid = sys(() =>
-    addon.spawn(nativeBytes(opts.file), bytesList(opts.argv), bytesList(opts.env), opts.fds, opts.uid ?? -1, opts.gid ?? -1, opts.groups ?? null, opts.chroot ?? null),
+    addon.spawn(exactArg(opts.file), bytesList(opts.argv), bytesList(opts.env), opts.fds, opts.uid ?? -1, opts.gid ?? -1, opts.groups ?? null, opts.chroot ?? null),
   );
   // The exit is delivered from a later loop turn, never inside spawn(): registering now is in time.
   const exited = new Promise<number>((resolve) => pendingExits.set(pid, resolve));

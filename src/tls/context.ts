@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { ConfigError, errCode } from '../errors';
-import { fsPath } from '../env/env-bytes';
+import { exactArg } from '../env/env-bytes';
 import { renewTicketsOnResume } from '../sys/native';
 import { DER_TAG, derChildren, expectTag, readDer } from './der';
 import type { TlsSettings, ClientCertMode } from './settings';
@@ -306,7 +306,7 @@ function certificatesInDir(dir: string, read: FileReader): string[] {
   let names: string[];
   try {
     // the names that count are ASCII (HASH.N); the directory's own name may be any bytes
-    names = readdirSync(fsPath(dir));
+    names = readdirSync(exactArg(dir));
   } catch (err) {
     if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') return [];
     throw new ConfigError('unable to load CA list', { cause: err });
