@@ -3,6 +3,7 @@
 import { writeSync } from 'node:fs';
 import { inheritedArgs, inheritedEnv } from '../env/env-bytes';
 import { CdbFormatError, EXIT_PERMANENT, EXIT_TEMPORARY, errnoText } from '../errors';
+import { DENY, SET_VARIABLE } from '../rules/rule-data';
 import { describeRuleKey, encodeRuleKey } from '../rules/rule-keys';
 import { findRuleRecord, type RuleRecord } from '../rules/rules-lookup';
 import { die, writeErr } from './die';
@@ -10,8 +11,6 @@ import { die, writeErr } from './die';
 const PROG = 'tcprulescheck';
 /** Debian's tcprulescheck (djb 0.88 + IPv6 patch) uses this when TCPREMOTEIP is unset. */
 const DEFAULT_REMOTE_IP = '0.0.0.0';
-const DENY = 0x44; // 'D'
-const SET_VARIABLE = 0x2b; // '+'
 
 /**
  * The report, worded exactly as djb's tcprulescheck prints it: each NUL-terminated instruction

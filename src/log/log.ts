@@ -40,10 +40,8 @@ export class Log {
 
   private _write(line: string): void {
     try {
-      // a name from a non-UTF-8 variable or argument (the -V file lines) goes out as its bytes
-      const text = `${this._prog}: ${line}\n`;
-      if (text.isWellFormed()) writeSync(this._fd, text);
-      else writeSync(this._fd, bytesFromText(text));
+      // a name from a non-UTF-8 variable or argument (the -v file lines) goes out as its bytes
+      writeSync(this._fd, bytesFromText(`${this._prog}: ${line}\n`));
     } catch {
       // stderr gone (EPIPE) or full (EAGAIN): the server must not die of its log.
     }

@@ -95,20 +95,17 @@ export function parseIdentReply(line: Buffer, remotePort: number, localPort: num
   if (ports === null || Number(ports[1]) !== remotePort || Number(ports[2]) !== localPort) throw new ProtocolError('Cannot parse IDENT reply: not the ports asked about');
   const kind = text.subarray(c1 + 1, c2).toString('latin1').trim().toUpperCase();
   if (kind !== 'USERID' || c3 === undefined) throw new ProtocolError(`Cannot use IDENT reply: ${kind === 'ERROR' ? 'error reply' : 'unknown reply type'}`);
-  // as djb's remoteinfo.c: spaces, tabs and CRs are left out wherever they are, so
-  // `joe smith` is the rules key `joesmith@IP` there and here
+  // as djb's remoteinfo.c: spaces, tabs and CRs are left out wherever they are, so `joe smith`
+  // is the rules key `joesmith@IP` there and here; the rest as djb's safecats plus ':', the field
+  // separator of the ok line (no cut: the budget is checked after)
   const out = Buffer.alloc(text.length - c3 - 1);
   let n = 0;
   for (let i = c3 + 1; i < text.length; i++) {
     const b = text[i] as number;
-    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) out[n++] = b;
+    if (b === 0x20 || b === 0x09 || b === 0x0d) continue;
+    out[n++] = b < 33 || b > 126 || b === 0x25 || b === 0x3a ? QUESTION : b;
   }
   if (n === 0) throw new ProtocolError('Cannot use IDENT reply: empty user-id');
   if (n > MAX_IDENT_USERID_BYTES) throw new ProtocolError(`Cannot use IDENT reply: user-id longer than ${MAX_IDENT_USERID_BYTES} bytes`);
-  // then as djb's safecats plus ':', the field separator of the ok line; no cut, the budget is above
-  for (let i = 0; i < n; i++) {
-    const b = out[i] as number;
-    if (b < 33 || b > 126 || b === 0x25 || b === 0x3a) out[i] = QUESTION;
-  }
   return out.toString('latin1', 0, n);
 }

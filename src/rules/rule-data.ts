@@ -8,8 +8,9 @@ export interface RuleData {
 }
 
 const NUL = 0x00;
-const DENY = 0x44; // 'D'
-const SET_VARIABLE = 0x2b; // '+'
+/** The instruction bytes of a record: `D` denies, `+` sets a variable (tcprulescheck reads them too). */
+export const DENY = 0x44; // 'D'
+export const SET_VARIABLE = 0x2b; // '+'
 
 /**
  * Reads a record's instructions. Tolerant like djb's tcpserver: unknown instructions, `+`
